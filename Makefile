@@ -1,0 +1,63 @@
+# PortraitTalker — `make demo` and `make test` work on a fresh Debian machine (as root, or with sudo).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := .make/tools/bin/uv
+STAMP := $(VENV)/.installed
+SHARED := $(abspath ../shared)
+DEMO_OUT ?= outputs/demo
+DEMO_PROMPT ?= a middle-aged woman with short red hair and green eyes, soft studio lighting, night city street
+APT_PACKAGES := ffmpeg espeak-ng libegl1 libegl-mesa0 libgl1-mesa-dri
+export PYTHONUNBUFFERED := 1
+
+.PHONY: setup sysdeps demo test test-fast lint bench eval-report clean
+
+setup: sysdeps $(STAMP)
+
+# System packages: install only what is missing (dpkg -s is fast, so a second run costs nothing).
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing system packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(UV):
+	$(PYTHON) -m venv .make/tools
+	.make/tools/bin/pip install -q uv==0.13.9
+
+# Reinstall only when the lock file or the project metadata changed.
+$(STAMP): requirements/requirements.lock pyproject.toml | $(UV)
+	$(UV) venv -q --allow-existing --python 3.11 $(VENV)
+	$(UV) pip sync -q -p $(PY) requirements/requirements.lock
+	$(UV) pip install -q -p $(PY) --no-deps -e .
+	touch $(STAMP)
+
+demo: setup
+	@mkdir -p $(DEMO_OUT)
+	@if [ -f "$(SHARED)/data/speech/RD_Radio31_000.wav" ]; then \
+	  audio="$(SHARED)/data/speech/RD_Radio31_000.wav"; \
+	else \
+	  audio="$(DEMO_OUT)/speech_en.wav"; echo "../shared not found: synthesising speech with espeak-ng"; \
+	  espeak-ng -v en-us -s 150 -w "$$audio" "Hello! I am a talking head, made from a sentence of text and this voice."; \
+	fi; \
+	$(VENV)/bin/portraittalker generate --prompt "$(DEMO_PROMPT)" --audio "$$audio" --out $(DEMO_OUT)/demo.mp4 --verbose \
+	  && echo "demo video: $(abspath $(DEMO_OUT))/demo.mp4"
+
+test: setup
+	$(PY) -m pytest -q
+
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+bench: setup
+	$(PY) bench/render.py
+	$(PY) bench/generate.py
+
+clean:
+	rm -rf outputs .pytest_cache

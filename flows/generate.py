@@ -1,0 +1,92 @@
+"""Batch generation flow: a manifest of (job_id, prompt, audio, seed) -> videos + a results table.
+
+Per-job failures are recorded (status ``failed`` with the reason) and the batch goes on; jobs whose
+video exists with the same inputs hash are skipped. Everything is logged to MLflow.
+
+    python -m flows.generate --manifest examples/demo_manifest.csv --out-dir outputs/generate
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from portraittalker.batch import read_manifest, write_results_table
+from portraittalker.config import load_params
+from tasks.experiment import log_artifacts, markdown_table, mlflow_run
+from tasks.generate import generate_job
+
+RESULTS_FILE = "results.parquet"
+
+
+def _failure_reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}".strip()[:1000]
+
+
+@flow(name="generate-batch")
+def generate_batch(manifest: str, out_dir: str | None = None, params_path: str | None = None) -> str:
+    """Run every manifest job; return the path of the results table."""
+    logger = get_run_logger()
+    params = load_params(params_path)
+    output_dir = Path(out_dir or params.generate.out_dir)
+    jobs = read_manifest(manifest)
+    logger.info("%d jobs from %s -> %s", len(jobs), manifest, output_dir)
+
+    with mlflow_run("generate", params, tags={"manifest": str(manifest)}):
+        futures = [generate_job.submit(job, output_dir, params) for job in jobs]
+        rows = []
+        for job, future in zip(jobs, futures, strict=True):
+            try:
+                rows.append(future.result())
+            except Exception as error:  # one bad job must not stop the batch: record it and go on
+                logger.warning("job %s failed: %s", job.job_id, _failure_reason(error))
+                rows.append({"job_id": job.job_id, "prompt": job.prompt, "audio": str(job.audio), "seed": job.seed,
+                             "status": "failed", "reason": _failure_reason(error), "video_path": ""})
+        results_path = write_results_table(rows, output_dir / RESULTS_FILE)
+        table = pd.DataFrame(rows)
+        _log_batch(table, results_path, params.mlflow.log_videos)
+
+    counts = table["status"].value_counts().to_dict()
+    create_markdown_artifact(
+        key="generate-results",
+        markdown=f"## Batch generation\n\n{counts}\n\n" + markdown_table(rows, ["job_id", "status", "reason"]),
+        description="Per-job status of the generate flow",
+    )
+    logger.info("results: %s -> %s", counts, results_path)
+    return str(results_path)
+
+
+def _log_batch(table: pd.DataFrame, results_path: Path, log_videos: bool) -> None:
+    counts = table["status"].value_counts()
+    mlflow.log_metrics({f"jobs_{status}": int(counts.get(status, 0)) for status in ("ok", "skipped", "failed")})
+    done = table[table["status"] == "ok"]
+    for row in done.to_dict("records"):
+        mlflow.log_metric(f"wall_s.{row['job_id']}", row["wall_s"])
+        mlflow.log_metric(f"realtime_factor.{row['job_id']}", row["duration_s"] / max(row["wall_s"], 1e-9))
+    if len(done):
+        mlflow.log_metric("mean_realtime_factor", float((done["duration_s"] / done["wall_s"]).mean()))
+    log_artifacts([results_path], "results")
+    if log_videos:
+        log_artifacts([Path(p) for p in table.loc[table["status"] == "ok", "video_path"]], "videos")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--manifest", required=True)
+    parser.add_argument("--out-dir")
+    parser.add_argument("--params")
+    parser.add_argument("--max-parallel", type=int, help="concurrent jobs (default: params generate.max_parallel_jobs)")
+    args = parser.parse_args(argv)
+    workers = args.max_parallel or load_params(args.params).generate.max_parallel_jobs
+    runner = generate_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+    print(runner(args.manifest, args.out_dir, args.params))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""``params.yaml`` — the one configuration source, read by DVC and typed here on load.
+
+Each component owns its config model (threestudio-style); this module only composes them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from portraittalker.assets import REPO_ROOT
+from portraittalker.audio import AudioConfig
+from portraittalker.avatar.designer import DesignerConfig
+from portraittalker.motion.baseline import BaselineLipSyncConfig
+from portraittalker.render.gl import GLRendererConfig
+
+DEFAULT_PARAMS_PATH = REPO_ROOT / "params.yaml"
+
+
+class ConfigError(ValueError):
+    """``params.yaml`` is missing or does not match the expected schema."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HeadConfig(Section):
+    model: Literal["ict-facekit", "flame"] = "ict-facekit"
+    path: str | None = None  # overrides the asset search (e.g. a user's flame2023.pkl)
+
+
+class CameraConfig(Section):
+    yaw_deg: float = 0.0
+    pitch_deg: float = 0.0
+    distance_m: float = 1.0
+    fov_deg: float = 20.0
+    projection: Literal["perspective", "orthographic"] = "perspective"
+    target: tuple[float, float, float] = (0.0, 0.0, 0.02)
+
+
+class RenderConfig(Section):
+    image_size: int = Field(512, ge=64, le=2048)
+    camera: CameraConfig = CameraConfig()
+    gl: GLRendererConfig = GLRendererConfig()
+
+
+class MotionConfig(Section):
+    generator: Literal["baseline", "model"] = "baseline"
+    checkpoint: str | None = None
+    baseline: BaselineLipSyncConfig = BaselineLipSyncConfig()
+
+
+class VideoConfig(Section):
+    fps: int = 25
+    crf: int = Field(18, ge=0, le=51)
+    preset: str = "veryfast"
+
+
+class GenerateConfig(Section):
+    manifest: str = "examples/demo_manifest.csv"
+    out_dir: str = "outputs/generate"
+    max_parallel_jobs: int = Field(1, ge=1)
+
+
+class MlflowConfig(Section):
+    experiment: str = "portraittalker"
+    tracking_uri: str = "sqlite:///mlflow.db"  # MLFLOW_TRACKING_URI overrides
+    log_videos: bool = True
+
+
+class Params(Section):
+    seed: int = 0
+    head: HeadConfig = HeadConfig()
+    audio: AudioConfig = AudioConfig()
+    render: RenderConfig = RenderConfig()
+    video: VideoConfig = VideoConfig()
+    motion: MotionConfig = MotionConfig()
+    designer: DesignerConfig = DesignerConfig()
+    generate: GenerateConfig = GenerateConfig()
+    mlflow: MlflowConfig = MlflowConfig()
+    # Stages added by later issues keep their own sections; unknown top-level keys are an error.
+    model_config = ConfigDict(extra="forbid")
+
+
+def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Params:
+    """Read and validate ``params.yaml`` (default: the repository's); ``overrides`` are deep-merged on top."""
+    path = Path(path) if path is not None else DEFAULT_PARAMS_PATH
+    raw: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            raw = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}") from error
+    elif path != DEFAULT_PARAMS_PATH:
+        raise ConfigError(f"params file not found: {path}")
+    if overrides:
+        raw = _deep_merge(raw, overrides)
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as error:
+        raise ConfigError(f"{path}: {error}") from error
+
+
+@cache
+def default_params() -> Params:
+    return load_params()
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged

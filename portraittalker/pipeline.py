@@ -1,0 +1,165 @@
+"""Prompt + speech -> talking-head MP4: the whole path in one readable place.
+
+    audio file --load_audio--> 16 kHz mono --motion generator--> MotionTable (25 fps)
+    prompt --AttributeDesigner--> Avatar (identity, UV albedo, lighting, background)
+    MotionTable + Avatar.identity --head model--> vertices (N, V, 3)
+    vertices + Avatar --GLRenderer--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from portraittalker.audio import Audio, load_audio
+from portraittalker.avatar.asset import Avatar
+from portraittalker.avatar.designer import AttributeDesigner
+from portraittalker.avatar.postprocess import apply_film_grain
+from portraittalker.config import Params
+from portraittalker.head import HeadModel, load_head_model
+from portraittalker.motion.baseline import BaselineLipSync
+from portraittalker.motion.schema import MotionTable
+from portraittalker.render.gl import GLRenderer
+from portraittalker.render.scene import Camera
+from portraittalker.video import VideoWriter
+
+log = logging.getLogger(__name__)
+VERTEX_CHUNK = 250  # frames deformed at once: bounds memory for long audio (250 x 26k x 3 floats ≈ 80 MB)
+
+
+@dataclass
+class StageTimer:
+    """Wall-clock seconds per named stage, in the order they ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - start
+
+    @property
+    def total(self) -> float:
+        return sum(self.seconds.values())
+
+
+@dataclass
+class GenerateResult:
+    video_path: Path
+    n_frames: int
+    duration_s: float
+    timings: dict[str, float]
+    avatar: Avatar
+    motion: MotionTable
+
+
+@cache
+def cached_head_model(name: str, path: str | None) -> HeadModel:
+    """Head models are immutable after loading; share one per process."""
+    return load_head_model(name, path)
+
+
+def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float | None = None) -> Camera:
+    cam = params.render.camera
+    return Camera(
+        image_size=params.render.image_size,
+        yaw_deg=cam.yaw_deg if yaw_deg is None else yaw_deg,
+        pitch_deg=cam.pitch_deg if pitch_deg is None else pitch_deg,
+        distance_m=cam.distance_m,
+        fov_deg=cam.fov_deg,
+        projection=cam.projection,
+        target=tuple(cam.target),
+    )
+
+
+def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
+    """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
+    if params.motion.generator == "baseline":
+        return BaselineLipSync(head, params.motion.baseline)
+    from portraittalker.motion.checkpoint import load_motion_model
+
+    return load_motion_model(checkpoint or params.motion.checkpoint, head=head)
+
+
+def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint: str | None = None) -> MotionTable:
+    return make_motion_generator(params, head, checkpoint).animate(audio, seed=seed)
+
+
+def iter_vertices(motion: MotionTable, head: HeadModel, identity: np.ndarray) -> Iterator[np.ndarray]:
+    """Posed vertices per frame, (V, 3) float32, deformed in chunks to bound memory."""
+    head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
+    with torch.inference_mode():
+        for start in range(0, len(motion), VERTEX_CHUNK):
+            chunk = _slice_params(head_params, start, start + VERTEX_CHUNK)
+            yield from head(chunk).numpy()
+
+
+def _slice_params(head_params, start: int, stop: int):
+    from dataclasses import fields, replace
+
+    return replace(head_params, **{
+        f.name: getattr(head_params, f.name)[start:stop] for f in fields(head_params) if f.name != "identity"
+    })
+
+
+def generate_video(
+    prompt: str,
+    audio_path: str | Path,
+    out_path: str | Path,
+    params: Params,
+    *,
+    seed: int | None = None,
+    yaw_deg: float | None = None,
+    pitch_deg: float | None = None,
+    checkpoint: str | None = None,
+    on_frame: Callable[[int, int], None] | None = None,
+) -> GenerateResult:
+    """Render one talking-head video; ``on_frame(done, total)`` reports progress."""
+    seed = params.seed if seed is None else seed
+    timer = StageTimer()
+    with timer.stage("load_head"):
+        head = cached_head_model(params.head.model, params.head.path)
+    with timer.stage("load_audio"):
+        audio = load_audio(audio_path, sample_rate=params.audio.sample_rate,
+                           max_duration_s=params.audio.max_duration_s)
+    with timer.stage("design_avatar"):
+        avatar = AttributeDesigner(head, params.designer).design(prompt, seed=seed)
+    with timer.stage("animate"):
+        motion = animate(audio, params, head, seed, checkpoint)
+    camera = make_camera(params, yaw_deg, pitch_deg)
+    size = params.render.image_size
+    with timer.stage("renderer_setup"):
+        renderer = GLRenderer(head, size, params.render.gl)
+        renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
+    rng = np.random.default_rng(seed)
+    total = len(motion)
+    with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
+                     preset=params.video.preset) as writer:
+        vertices = iter_vertices(motion, head, avatar.identity)
+        for index in range(total):
+            with timer.stage("deform"):
+                frame_vertices = next(vertices)
+            with timer.stage("render"):
+                frame = renderer.render(frame_vertices, camera)
+                if avatar.film_grain > 0:
+                    frame = apply_film_grain(frame, avatar.film_grain, rng)
+            with timer.stage("encode"):
+                writer.write(frame)
+            if on_frame is not None:
+                on_frame(index + 1, total)
+        finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
+    timer.seconds["encode_finish"] = time.perf_counter() - finish_start
+    renderer.release()
+    log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)
+    return GenerateResult(Path(out_path), total, audio.duration_s, dict(timer.seconds), avatar, motion)

@@ -1,0 +1,58 @@
+"""MLflow experiment tracking shared by every flow (local sqlite by default; MLFLOW_TRACKING_URI honoured)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import mlflow
+
+from portraittalker.config import Params
+
+
+def tracking_uri(params: Params) -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or params.mlflow.tracking_uri
+
+
+def flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested config -> ``{"render.image_size": 512, ...}`` (MLflow params are flat strings)."""
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+@contextmanager
+def mlflow_run(stage: str, params: Params, tags: dict[str, str] | None = None) -> Iterator[mlflow.ActiveRun]:
+    """One MLflow run per stage execution, with the whole typed params tree logged."""
+    mlflow.set_tracking_uri(tracking_uri(params))
+    mlflow.set_experiment(params.mlflow.experiment)
+    with mlflow.start_run(run_name=stage, tags={"stage": stage, **(tags or {})}) as run:
+        config = flatten(params.model_dump(mode="json"))
+        # MLflow caps a value at 6000 chars and a batch at 100 params.
+        items = [(k, str(v)[:500]) for k, v in config.items()]
+        for start in range(0, len(items), 100):
+            mlflow.log_params(dict(items[start:start + 100]))
+        yield run
+
+
+def log_artifacts(paths: list[Path], artifact_dir: str) -> None:
+    for path in paths:
+        if Path(path).is_file():
+            mlflow.log_artifact(str(path), artifact_dir)
+
+
+def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    """A GitHub-markdown table for Prefect artifacts (no extra dependency)."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows:
+        cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ")[:200] for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)

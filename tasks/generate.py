@@ -1,0 +1,42 @@
+"""Prefect task: one manifest job -> one video (library call + resume-by-hash)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
+from portraittalker.config import Params
+from portraittalker.io_utils import write_text_atomic
+from portraittalker.pipeline import generate_video
+
+
+def generation_settings(params: Params) -> dict:
+    """The params a generated video depends on (its cache key besides the job itself)."""
+    return params.model_dump(mode="json", include={"head", "audio", "render", "video", "motion", "designer"})
+
+
+# Skipping is decided by the output file's sidecar hash (it covers the audio bytes and all settings),
+# so Prefect's own input-based cache is switched off: it would not see a changed audio file.
+@task(task_run_name="generate-{job.job_id}", cache_policy=NO_CACHE)
+def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
+    video_path = Path(out_dir) / job.output_name()
+    inputs_hash = job_inputs_hash(job, generation_settings(params))
+    row = {"job_id": job.job_id, "prompt": job.prompt, "audio": str(job.audio), "seed": job.seed,
+           "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg, "video_path": str(video_path),
+           "inputs_hash": inputs_hash}
+    if is_up_to_date(video_path, inputs_hash):
+        previous = json.loads(sidecar_path(video_path).read_text())
+        return {**previous.get("row", {}), **row, "status": "skipped", "reason": "output up to date"}
+    start = time.perf_counter()
+    result = generate_video(job.prompt, job.audio, video_path, params, seed=job.seed,
+                            yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg)
+    row.update(status="ok", reason="", n_frames=result.n_frames, duration_s=result.duration_s,
+               wall_s=time.perf_counter() - start,
+               **{f"time_{name}_s": seconds for name, seconds in result.timings.items()})
+    write_text_atomic(sidecar_path(video_path), json.dumps({"inputs_hash": inputs_hash, "row": row}, indent=1))
+    return row

@@ -1,0 +1,38 @@
+"""Shared fixtures: the embedded head model, ../shared data, isolated Prefect/MLflow state."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from portraittalker.assets import REPO_ROOT
+
+SHARED = REPO_ROOT.parent / "shared"
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.fail(f"test data folder {SHARED} is missing: tests need ../shared beside the checkout")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def ict_head():
+    from portraittalker.head import load_head_model
+
+    return load_head_model("ict-facekit")
+
+
+@pytest.fixture(scope="session")
+def real_clips(shared_dir: Path) -> list[Path]:
+    return sorted((shared_dir / "data" / "real_clips").glob("*.mp4"))
+
+
+@pytest.fixture(scope="session")
+def speech_wav(shared_dir: Path) -> Path:
+    return shared_dir / "data" / "speech" / "RD_Radio31_000.wav"

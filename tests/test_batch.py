@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from portraittalker.batch import (
+    Job,
+    ManifestError,
+    is_up_to_date,
+    job_inputs_hash,
+    read_manifest,
+    sidecar_path,
+)
+
+
+def test_manifest_resolves_relative_audio_and_defaults(tmp_path):
+    (tmp_path / "a.wav").write_bytes(b"x")
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("job_id,prompt,audio,seed\n001,old man,a.wav,3\nb,young woman,/abs/b.wav,\n")
+    jobs = read_manifest(manifest)
+    assert [j.job_id for j in jobs] == ["001", "b"]  # ids stay strings, leading zeros kept
+    assert jobs[0].audio == (tmp_path / "a.wav").resolve() and jobs[0].seed == 3
+    assert jobs[1].seed == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("job_id,prompt,seed\n1,x,0\n", "lacks columns.*audio"),
+        ("job_id,prompt,audio,seed\n1,x,a.wav,0\n1,y,b.wav,0\n", "duplicate job_id '1'"),
+        ("job_id,prompt,audio,seed\n../evil,x,a.wav,0\n", "must be a plain file name"),
+    ],
+)
+def test_manifest_errors_name_the_problem(tmp_path, content, message):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text(content)
+    with pytest.raises(ManifestError, match=message):
+        read_manifest(manifest)
+
+
+def test_missing_manifest(tmp_path):
+    with pytest.raises(ManifestError, match="not found"):
+        read_manifest(tmp_path / "none.csv")
+
+
+def test_inputs_hash_tracks_audio_bytes_settings_and_prompt(tmp_path):
+    audio = tmp_path / "a.wav"
+    audio.write_bytes(b"one")
+    job = Job("j", "old man", audio, 1)
+    base = job_inputs_hash(job, {"size": 512})
+    assert base == job_inputs_hash(job, {"size": 512})
+    assert base != job_inputs_hash(job, {"size": 256})
+    assert base != job_inputs_hash(Job("j", "old woman", audio, 1), {"size": 512})
+    audio.write_bytes(b"two")
+    assert base != job_inputs_hash(job, {"size": 512})
+
+
+def test_up_to_date_needs_video_and_matching_sidecar(tmp_path):
+    video = tmp_path / "j.mp4"
+    assert not is_up_to_date(video, "h")
+    video.write_bytes(b"v")
+    sidecar_path(video).write_text(json.dumps({"inputs_hash": "h"}))
+    assert is_up_to_date(video, "h") and not is_up_to_date(video, "other")
+    sidecar_path(video).write_text("{broken")
+    assert not is_up_to_date(video, "h")
