@@ -25,7 +25,8 @@ ParamsOption = Annotated[Path | None, typer.Option("--params", help="params.yaml
 
 
 def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
 def _fail(error: Exception) -> typer.Exit:

@@ -38,7 +38,7 @@ def test_rejects_bad_tables(ict_head, tmp_path):
         MotionTable(broken, "ict-facekit", ict_head.expression_names)
     nan = table.frame_data.copy()
     nan.loc[2, "jaw_rot_x"] = np.nan
-    with pytest.raises(MotionSchemaError, match="non-finite.*jaw_rot_x"):
+    with pytest.raises(MotionSchemaError, match=r"non-finite.*jaw_rot_x"):
         MotionTable(nan, "ict-facekit", ict_head.expression_names)
     other = MotionTable(table.frame_data.copy(), "flame", ict_head.expression_names)
     with pytest.raises(MotionSchemaError, match="made for head model 'flame'"):
