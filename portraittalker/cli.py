@@ -136,17 +136,21 @@ def assets_check() -> None:
 def assets_pull(
     name: Annotated[str, typer.Argument(help="Asset to fetch: ict-facekit")],
     dest: Annotated[Path | None, typer.Option(help="Folder to write into (default ~/.cache/portraittalker)")] = None,
-    from_path: Annotated[Path | None, typer.Option("--from", help="Use a local ICT-FaceKit zip or checkout")] = None,
+    from_path: Annotated[Path | None, typer.Option("--from", help="A local ICT-FaceKit zip, checkout or FaceXModel")] = None,
+    url: Annotated[str | None, typer.Option(help="Download URL (default: the pinned commit on GitHub)")] = None,
+    no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the content sha256 check")] = False,
 ) -> None:
-    """Download and convert an openly licensed asset."""
-    from portraittalker.assets import pull_ict_facekit
+    """Download (or take from --from) and convert an openly licensed asset."""
+    from portraittalker.assets import AssetMissingError
+    from portraittalker.assets_ict import ICT_FACEKIT_CONTENT_SHA256, ICT_FACEKIT_URL, IctFaceKitError, pull_ict_facekit
 
     if name != "ict-facekit":
         raise _fail(ValueError(f"unknown asset {name!r}: only 'ict-facekit' can be pulled; "
                                "see `portraittalker assets check` for the others"))
     try:
-        path = pull_ict_facekit(dest, source=from_path)
-    except (ValueError, OSError, RuntimeError) as error:
+        path = pull_ict_facekit(dest, source_path=from_path, source_url=url or ICT_FACEKIT_URL,
+                                expected_sha256=None if no_verify else ICT_FACEKIT_CONTENT_SHA256)
+    except (IctFaceKitError, AssetMissingError, OSError) as error:
         raise _fail(error) from error
     print(path)
 
