@@ -136,7 +136,7 @@ def assets_check() -> None:
 def assets_pull(
     name: Annotated[str, typer.Argument(help="Asset to fetch: ict-facekit")],
     dest: Annotated[Path | None, typer.Option(help="Folder to write into (default ~/.cache/portraittalker)")] = None,
-    from_path: Annotated[Path | None, typer.Option("--from", help="A local ICT-FaceKit zip, checkout or FaceXModel")] = None,
+    from_path: Annotated[Path | None, typer.Option("--from", help="Local ICT-FaceKit zip or checkout")] = None,
     url: Annotated[str | None, typer.Option(help="Download URL (default: the pinned commit on GitHub)")] = None,
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the content sha256 check")] = False,
 ) -> None:
