@@ -1,0 +1,246 @@
+"""Audio input: decode any ffmpeg-readable file (or a video's audio track) to 16 kHz mono float32.
+
+Every stage works on :class:`Audio` — mono float32 samples in [-1, 1] at (by default) 16 kHz, the
+pipeline's audio convention. Decoding goes through an ``ffmpeg`` subprocess so that any container
+or codec ffmpeg understands works; ``ffprobe`` checks for an audio stream first so a video without
+sound gets a clear error instead of an empty array.
+
+Video frames and audio are tied together by :func:`n_video_frames`: a clip of ``n`` samples is
+rendered as ``ceil(n * fps / sample_rate)`` frames, so the video lasts at least as long as the audio
+and less than one frame longer.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import warnings
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import soundfile
+from pydantic import BaseModel, Field
+
+from portraittalker.io_utils import atomic_path
+
+DEFAULT_SAMPLE_RATE = 16000
+DEFAULT_MAX_DURATION_S = 600.0
+# Peak below this (about -80 dBFS) counts as digital silence: nothing for a mouth to follow.
+SILENCE_PEAK = 1e-4
+STDERR_TAIL_CHARS = 2000
+CODEC_PADDING_TOLERANCE_S = 0.1
+
+
+class AudioConfig(BaseModel):
+    """``audio`` section of params.yaml."""
+
+    sample_rate: int = Field(DEFAULT_SAMPLE_RATE, gt=0, description="decode rate in Hz (the pipeline uses 16 kHz)")
+    max_duration_s: float | None = Field(
+        DEFAULT_MAX_DURATION_S, gt=0, description="reject longer inputs; None disables the limit"
+    )
+
+
+class AudioError(ValueError):
+    """An audio input cannot be used; the message names the file and the problem."""
+
+
+class AudioFileNotFound(AudioError, FileNotFoundError):  # noqa: N818 - name given by the interface contract
+    """The audio (or video) file does not exist."""
+
+
+class NoAudioStreamError(AudioError):
+    """The file is a valid media file but carries no audio stream (e.g. a silent video)."""
+
+
+class AudioDecodeError(AudioError):
+    """ffmpeg/ffprobe could not read the file as media."""
+
+
+class EmptyAudioError(AudioError):
+    """The file holds no audio samples (zero bytes, or a header without data)."""
+
+
+class AudioTooLongError(AudioError):
+    """The audio is longer than ``audio.max_duration_s``."""
+
+
+class MissingToolError(RuntimeError):
+    """A required command-line tool (ffmpeg, ffprobe, espeak-ng) is not installed."""
+
+
+class SilentAudioWarning(UserWarning):
+    """The audio is digitally silent; a talking head will keep its mouth closed."""
+
+
+@dataclass
+class Audio:
+    """Mono float32 samples at ``sample_rate``; ``source`` is the file it came from (None if synthesised)."""
+
+    samples: np.ndarray
+    sample_rate: int
+    source: Path | None = None
+
+    def __post_init__(self) -> None:
+        samples = np.asarray(self.samples)
+        if samples.ndim != 1:
+            raise AudioError(f"Audio samples must be mono (1-D), got shape {samples.shape}")
+        self.samples = samples.astype(np.float32, copy=False)
+        if self.sample_rate <= 0:
+            raise AudioError(f"Audio sample_rate must be positive, got {self.sample_rate}")
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.samples.shape[0])
+
+    @property
+    def duration_s(self) -> float:
+        return self.n_samples / self.sample_rate
+
+    def n_video_frames(self, fps: float = 25) -> int:
+        return n_video_frames(self.n_samples, self.sample_rate, fps)
+
+
+def n_video_frames(n_samples: int, sample_rate: int, fps: float = 25) -> int:
+    """Number of video frames that covers ``n_samples`` of audio: ``ceil(n_samples * fps / sample_rate)``.
+
+    Frame ``i`` shows the interval ``[i / fps, (i + 1) / fps)``, so the video is never shorter than the
+    audio and at most one frame longer (the last frame's partial remainder is padded with silence
+    by :class:`portraittalker.video.VideoWriter`). Exact rational arithmetic avoids off-by-one
+    frames from float rounding (e.g. 8 s at 16 kHz is exactly 200 frames, not 201).
+    """
+    if n_samples < 0 or sample_rate <= 0 or fps <= 0:
+        raise ValueError(f"n_video_frames: invalid n_samples={n_samples}, sample_rate={sample_rate}, fps={fps}")
+    frames = Fraction(int(n_samples)) * Fraction(fps).limit_denominator(1_000_000) / int(sample_rate)
+    return math.ceil(frames)
+
+
+def require_tool(name: str, debian_package: str) -> str:
+    """Absolute path of command-line tool ``name`` or :class:`MissingToolError` naming the package."""
+    found = shutil.which(name)
+    if found is None:
+        raise MissingToolError(
+            f"'{name}' was not found on PATH; install it (Debian/Ubuntu: `apt-get install {debian_package}`)"
+        )
+    return found
+
+
+def stderr_tail(stderr: bytes | str, limit: int = STDERR_TAIL_CHARS) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def probe_streams(path: Path) -> list[dict]:
+    """ffprobe's stream list for ``path``; :class:`AudioDecodeError` if it is not a media file."""
+    ffprobe = require_tool("ffprobe", "ffmpeg")
+    result = subprocess.run(
+        [ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AudioDecodeError(f"{path}: not a media file ffmpeg can read ({stderr_tail(result.stderr)})")
+    return json.loads(result.stdout or b"{}").get("streams", [])
+
+
+def load_audio(
+    path: str | Path,
+    *,
+    sample_rate: int = DEFAULT_SAMPLE_RATE,
+    max_duration_s: float | None = DEFAULT_MAX_DURATION_S,
+) -> Audio:
+    """Decode the first audio stream of ``path`` (audio file or video) to mono float32 at ``sample_rate``.
+
+    Channels are averaged (ffmpeg's own ``-ac 1`` downmix scales stereo by 1/√2, changing loudness).
+    Raises an :class:`AudioError` subclass for a missing file, no audio stream, undecodable data,
+    empty audio, or audio longer than ``max_duration_s`` (``audio.max_duration_s``; None = no limit).
+    Digitally silent audio only warns (:class:`SilentAudioWarning`): it renders as a closed mouth.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioFileNotFound(f"audio file not found: {path}")
+    if not path.is_file():
+        raise AudioDecodeError(f"{path}: is not a regular file")
+    if path.stat().st_size == 0:
+        raise EmptyAudioError(f"{path}: file is empty (0 bytes)")
+
+    streams = probe_streams(path)
+    audio_streams = [s for s in streams if s.get("codec_type") == "audio"]
+    if not audio_streams:
+        kinds = sorted({str(s.get("codec_type")) for s in streams}) or ["none"]
+        raise NoAudioStreamError(f"{path}: has no audio stream (streams found: {', '.join(kinds)})")
+    stream = audio_streams[0]
+    channels = int(stream.get("channels") or 0)
+    if channels <= 0:
+        raise AudioDecodeError(f"{path}: audio stream reports {channels} channels")
+
+    probed_duration = _float_or_none(stream.get("duration"))
+    if max_duration_s is not None and probed_duration is not None and probed_duration > max_duration_s + 1e-3:
+        raise _too_long(path, probed_duration, max_duration_s)
+
+    ffmpeg = require_tool("ffmpeg", "ffmpeg")
+    command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
+    if max_duration_s is not None:
+        # Bound memory when the container does not state a duration: decode just past the limit.
+        command += ["-t", f"{max_duration_s + 1.0:.3f}"]
+    command += ["-ac", str(channels), "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]
+    result = subprocess.run(command, capture_output=True, check=False)
+    if result.returncode != 0:
+        raise AudioDecodeError(f"{path}: ffmpeg could not decode the audio ({stderr_tail(result.stderr)})")
+
+    usable = len(result.stdout) - len(result.stdout) % (4 * channels)
+    interleaved = np.frombuffer(result.stdout[:usable], dtype=np.float32)
+    if interleaved.size == 0:
+        raise EmptyAudioError(f"{path}: audio stream decodes to zero samples")
+    samples = interleaved.reshape(-1, channels).mean(axis=1, dtype=np.float32)
+    if probed_duration is not None:
+        # Lossy codecs decode whole frames (AAC: 1024 samples) past the container's stated end;
+        # trimming that padding makes a render's audio re-read at its exact length. A larger
+        # excess means the stated duration is an estimate (e.g. VBR MP3), so keep everything.
+        stated = math.ceil(probed_duration * sample_rate)
+        if 0 < samples.shape[0] - stated <= CODEC_PADDING_TOLERANCE_S * sample_rate:
+            samples = samples[:stated]
+    if not np.isfinite(samples).all():
+        raise AudioDecodeError(f"{path}: decoded audio contains NaN or infinite samples")
+
+    audio = Audio(samples=samples, sample_rate=sample_rate, source=path)
+    if max_duration_s is not None and audio.duration_s > max_duration_s + 1e-3:
+        raise _too_long(path, audio.duration_s, max_duration_s, at_least=True)
+    if float(np.abs(samples).max()) < SILENCE_PEAK:
+        warnings.warn(
+            f"{path}: audio is silent (peak below {SILENCE_PEAK:g}); the talking head will keep its mouth closed",
+            SilentAudioWarning,
+            stacklevel=2,
+        )
+    return audio
+
+
+def write_wav(path: str | Path, audio: Audio | np.ndarray, sample_rate: int = DEFAULT_SAMPLE_RATE) -> Path:
+    """Write mono float32 WAV atomically (float keeps the samples bit-exact for a later re-read)."""
+    samples, rate = (audio.samples, audio.sample_rate) if isinstance(audio, Audio) else (audio, sample_rate)
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim != 1:
+        raise AudioError(f"write_wav expects mono samples, got shape {samples.shape}")
+    with atomic_path(path) as tmp:
+        soundfile.write(tmp, samples, rate, subtype="FLOAT", format="WAV")
+    return Path(path)
+
+
+def _too_long(path: Path, duration_s: float, limit_s: float, at_least: bool = False) -> AudioTooLongError:
+    how_long = f"at least {duration_s:.1f}" if at_least else f"{duration_s:.1f}"
+    return AudioTooLongError(
+        f"{path}: audio lasts {how_long} s, longer than the limit of {limit_s:g} s "
+        "(config key audio.max_duration_s; raise it or split the input)"
+    )
+
+
+def _float_or_none(value: object) -> float | None:
+    try:
+        number = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
