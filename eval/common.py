@@ -1,0 +1,92 @@
+"""Shared pieces of the evaluation suite: errors, "unavailable" results, video/audio access, track cache."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from portraittalker.tracking import FaceTrack, FaceTracker
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".avi", ".webm")
+FPS = 25
+SAMPLE_RATE = 16000
+
+
+class EvalInputError(ValueError):
+    """An evaluation input (path, table, weights file) is missing or malformed; the message names it."""
+
+
+class WeightsError(EvalInputError):
+    """A user-supplied weights file is missing or does not have the expected format."""
+
+
+class MetricUnavailable(RuntimeError):  # noqa: N818 - reads as a state, not a failure
+    """A metric cannot be computed for a documented reason (missing weights, no face, no reference...).
+
+    Raised by metric functions and caught by :func:`eval.evaluate.evaluate`, which reports the reason
+    instead of a number: a missing metric is never estimated.
+    """
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """Marker stored in place of a metric value; ``reason`` is shown in the report."""
+
+    reason: str
+
+
+def read_video_rgb(path: str | Path, max_frames: int | None = None) -> np.ndarray:
+    """All (or the first ``max_frames``) frames of ``path`` as an (N, H, W, 3) uint8 RGB array."""
+    from portraittalker.video import read_frames
+
+    path = Path(path)
+    if not path.is_file():
+        raise EvalInputError(f"video not found: {path}")
+    frames = []
+    iterator: Iterator[np.ndarray] = read_frames(path)
+    try:
+        for frame in iterator:
+            frames.append(frame)
+            if max_frames is not None and len(frames) >= max_frames:
+                break
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    if not frames:
+        raise EvalInputError(f"video {path} has no decodable frames")
+    return np.stack(frames)
+
+
+def load_audio_16k(path: str | Path) -> np.ndarray:
+    """Mono float32 16 kHz samples of ``path`` (audio file or a video's audio track)."""
+    from portraittalker.audio import AudioError, load_audio
+
+    try:
+        return load_audio(path, sample_rate=SAMPLE_RATE, max_duration_s=None).samples
+    except AudioError as error:
+        raise MetricUnavailable(f"no usable audio in {path}: {error}") from error
+
+
+def track_frames(frames: np.ndarray, fps: float = FPS) -> FaceTrack:
+    """MediaPipe-track decoded RGB frames (largest face per frame)."""
+    with FaceTracker(max_faces=1) as tracker:
+        return tracker.track_frames(iter(frames), fps)
+
+
+def interpolate_nans(values: np.ndarray) -> np.ndarray:
+    """Linearly fill NaN entries along axis 0 (edges take the nearest valid value); all-NaN stays NaN."""
+    values = np.asarray(values, dtype=np.float64)
+    flat = values.reshape(len(values), -1).copy()
+    index = np.arange(len(values))
+    for column in range(flat.shape[1]):
+        valid = np.isfinite(flat[:, column])
+        if valid.any() and not valid.all():
+            flat[:, column] = np.interp(index, index[valid], flat[valid, column])
+    return flat.reshape(values.shape)
