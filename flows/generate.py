@@ -9,6 +9,7 @@ video exists with the same inputs hash are skipped. Everything is logged to MLfl
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -17,10 +18,11 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from eval.views import NOVEL_VIEWS
 from portraittalker.batch import read_manifest, write_results_table
 from portraittalker.config import load_params
 from tasks.experiment import log_artifacts, markdown_table, mlflow_run
-from tasks.generate import generate_job
+from tasks.generate import generate_job, job_row
 
 RESULTS_FILE = "results.parquet"
 
@@ -30,12 +32,16 @@ def _failure_reason(error: BaseException) -> str:
 
 
 @flow(name="generate-batch")
-def generate_batch(manifest: str, out_dir: str | None = None, params_path: str | None = None) -> str:
-    """Run every manifest job; return the path of the results table."""
+def generate_batch(manifest: str, out_dir: str | None = None, params_path: str | None = None,
+                   novel_views: bool = False) -> str:
+    """Run every manifest job (and its four novel views, if asked); return the path of the results table."""
     logger = get_run_logger()
     params = load_params(params_path)
     output_dir = Path(out_dir or params.generate.out_dir)
     jobs = read_manifest(manifest)
+    if novel_views:  # Talk3D's protocol: the same job at four (yaw, pitch) offsets
+        jobs = [view for job in jobs for view in
+                [job, *(replace(job, yaw_deg=yaw, pitch_deg=pitch) for yaw, pitch in NOVEL_VIEWS)]]
     logger.info("%d jobs from %s -> %s", len(jobs), manifest, output_dir)
 
     with mlflow_run("generate", params, tags={"manifest": str(manifest)}):
@@ -46,8 +52,7 @@ def generate_batch(manifest: str, out_dir: str | None = None, params_path: str |
                 rows.append(future.result())
             except Exception as error:  # one bad job must not stop the batch: record it and go on
                 logger.warning("job %s failed: %s", job.job_id, _failure_reason(error))
-                rows.append({"job_id": job.job_id, "prompt": job.prompt, "audio": str(job.audio), "seed": job.seed,
-                             "status": "failed", "reason": _failure_reason(error), "video_path": ""})
+                rows.append({**job_row(job), "status": "failed", "reason": _failure_reason(error), "video_path": ""})
         results_path = write_results_table(rows, output_dir / RESULTS_FILE)
         table = pd.DataFrame(rows)
         _log_batch(table, results_path, params.mlflow.log_videos)
@@ -81,11 +86,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--manifest", required=True)
     parser.add_argument("--out-dir")
     parser.add_argument("--params")
+    parser.add_argument("--novel-views", action="store_true", help="also render each job at the 4 protocol views")
     parser.add_argument("--max-parallel", type=int, help="concurrent jobs (default: params generate.max_parallel_jobs)")
     args = parser.parse_args(argv)
     workers = args.max_parallel or load_params(args.params).generate.max_parallel_jobs
     runner = generate_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    print(runner(args.manifest, args.out_dir, args.params))
+    print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from eval.evaluate import EvalConfig
 from portraittalker.assets import REPO_ROOT
 from portraittalker.audio import AudioConfig
 from portraittalker.avatar.designer import DesignerConfig
@@ -73,6 +74,18 @@ class MlflowConfig(Section):
     log_videos: bool = True
 
 
+class EvaluateSection(Section):
+    manifest: str = "examples/eval_manifest.csv"  # speech of real clips: their videos are the references
+    generate_dir: str = "outputs/eval/videos"
+    out_dir: str = "outputs/eval/report"
+    reference: str | None = "../shared/data/real_clips"
+    novel_views: bool = True
+    # metric key in metrics.json -> {"min": x} and/or {"max": y}; checked by `make eval-report`
+    thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    thresholds_missing_ok: bool = False
+    metrics: EvalConfig = EvalConfig()
+
+
 class Params(Section):
     seed: int = 0
     head: HeadConfig = HeadConfig()
@@ -83,6 +96,7 @@ class Params(Section):
     designer: DesignerConfig = DesignerConfig()
     generate: GenerateConfig = GenerateConfig()
     mlflow: MlflowConfig = MlflowConfig()
+    evaluate: EvaluateSection = EvaluateSection()
     # Stages added by later issues keep their own sections; unknown top-level keys are an error.
     model_config = ConfigDict(extra="forbid")
 

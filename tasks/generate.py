@@ -9,6 +9,7 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from eval.views import view_name
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
 from portraittalker.io_utils import write_text_atomic
@@ -20,15 +21,21 @@ def generation_settings(params: Params) -> dict:
     return params.model_dump(mode="json", include={"head", "audio", "render", "video", "motion", "designer"})
 
 
+def job_row(job: Job) -> dict:
+    """The results-table columns that describe a job (``reference_id`` pairs novel views with their source)."""
+    view = view_name(job.yaw_deg, job.pitch_deg) if (job.yaw_deg or job.pitch_deg) else "frontal"
+    return {"job_id": job.output_name().removesuffix(".mp4"), "reference_id": job.job_id, "prompt": job.prompt,
+            "audio_path": str(job.audio), "seed": job.seed, "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg,
+            "view": view}
+
+
 # Skipping is decided by the output file's sidecar hash (it covers the audio bytes and all settings),
 # so Prefect's own input-based cache is switched off: it would not see a changed audio file.
 @task(task_run_name="generate-{job.job_id}", cache_policy=NO_CACHE)
 def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
     video_path = Path(out_dir) / job.output_name()
     inputs_hash = job_inputs_hash(job, generation_settings(params))
-    row = {"job_id": job.job_id, "prompt": job.prompt, "audio": str(job.audio), "seed": job.seed,
-           "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg, "video_path": str(video_path),
-           "inputs_hash": inputs_hash}
+    row = {**job_row(job), "video_path": str(video_path), "inputs_hash": inputs_hash}
     if is_up_to_date(video_path, inputs_hash):
         previous = json.loads(sidecar_path(video_path).read_text())
         return {**previous.get("row", {}), **row, "status": "skipped", "reason": "output up to date"}

@@ -1,0 +1,16 @@
+"""Prefect task: score a set of generated videos with the eval suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from eval.evaluate import EvalConfig, evaluate
+
+
+@task(name="evaluate-videos", cache_policy=NO_CACHE)
+def evaluate_videos(generated: str, reference: str | None, out_dir: Path, config: EvalConfig) -> dict:
+    """Writes metrics.json, unavailable.json, per_video.parquet and report.html into ``out_dir``."""
+    return evaluate(generated, reference, out_dir, config)
