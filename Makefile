@@ -55,6 +55,11 @@ test-fast: setup
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# Generate the benchmark jobs (real-clip speech, frontal + 4 novel views), score them against the real
+# videos, and exit non-zero when a metric passes its threshold in params.yaml (evaluate.thresholds).
+eval-report: setup
+	$(PY) -m flows.evaluate --report
+
 bench: setup
 	$(PY) bench/render.py
 	$(PY) bench/generate.py
