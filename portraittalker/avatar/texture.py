@@ -1,0 +1,570 @@
+"""Procedural UV albedo + specular map from resolved appearance attributes (no learned model).
+
+How it paints: facial features are drawn with OpenCV on a *cylindrical canvas* around the head's
+vertical axis (x = azimuth, y = height), placed with the head's 68 landmarks; every atlas texel then
+samples that canvas at its own 3-D position (:mod:`portraittalker.avatar.texels`). That keeps the
+paint continuous across UV seams and makes it independent of the atlas layout. The eyeballs use their
+own polar UV layout (cornea at the UV centre). Colours are display-encoded sRGB in [0, 1], the
+encoding :class:`portraittalker.render.scene.Material` expects.
+
+Anything that depends only on the head and resolution (canvas lookup maps, landmark positions, the
+baked cavity/occlusion term) is built once per head and cached.
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from scipy.special import ndtri
+
+from portraittalker.avatar.texels import TexelGeometry, texel_geometry
+from portraittalker.head.base import HeadModel
+
+# --- palettes (display sRGB) -----------------------------------------------------------------------
+SKIN_PALETTE: dict[str, tuple[float, float, float]] = {
+    "pale": (0.93, 0.80, 0.72), "fair": (0.90, 0.74, 0.63), "light": (0.86, 0.68, 0.55),
+    "medium": (0.78, 0.58, 0.44), "olive": (0.72, 0.56, 0.40), "tan": (0.66, 0.47, 0.33),
+    "brown": (0.52, 0.35, 0.24), "dark": (0.38, 0.25, 0.17), "deep": (0.27, 0.17, 0.12),
+}
+HAIR_PALETTE: dict[str, tuple[float, float, float]] = {
+    "platinum": (0.88, 0.82, 0.68), "blonde": (0.78, 0.62, 0.38), "light-brown": (0.50, 0.36, 0.23),
+    "brown": (0.34, 0.22, 0.14), "dark-brown": (0.19, 0.13, 0.09), "black": (0.07, 0.06, 0.06),
+    "auburn": (0.43, 0.17, 0.09), "red": (0.58, 0.20, 0.08), "ginger": (0.72, 0.36, 0.15),
+    "grey": (0.60, 0.59, 0.58), "salt-and-pepper": (0.36, 0.35, 0.34), "white": (0.90, 0.89, 0.87),
+    "pink": (0.90, 0.50, 0.65), "blue": (0.20, 0.35, 0.75), "purple": (0.45, 0.25, 0.60),
+    "green": (0.20, 0.55, 0.30),
+}
+EYE_PALETTE: dict[str, tuple[float, float, float]] = {
+    "blue": (0.32, 0.52, 0.74), "green": (0.36, 0.56, 0.34), "hazel": (0.55, 0.44, 0.24),
+    "amber": (0.72, 0.50, 0.18), "brown": (0.40, 0.24, 0.12), "dark-brown": (0.22, 0.13, 0.08),
+    "grey": (0.56, 0.61, 0.66),
+}
+LIP_PALETTE: dict[str, tuple[float, float, float]] = {
+    "red": (0.72, 0.08, 0.13), "pink": (0.86, 0.44, 0.56), "coral": (0.90, 0.44, 0.36),
+    "nude": (0.74, 0.50, 0.43), "plum": (0.42, 0.11, 0.22), "dark": (0.24, 0.07, 0.09),
+}
+SCLERA = (0.86, 0.84, 0.80)
+TEETH = (0.92, 0.89, 0.80)
+GUMS = (0.78, 0.40, 0.42)
+MOUTH_SOCKET = (0.40, 0.14, 0.14)
+EYE_SOCKET = (0.45, 0.24, 0.22)
+LACRIMAL = (0.86, 0.66, 0.63)
+IRIS_RADIUS_UV = 0.092  # the eyeball UV is polar around its cornea; the limbus is at this UV radius
+PUPIL_RADIUS_UV = 0.034
+
+
+@dataclass(frozen=True)
+class Look:
+    """Concrete appearance for painting (what the designer resolved from prompt + seed)."""
+
+    skin: tuple[float, float, float]
+    hair: tuple[float, float, float]
+    eyebrows: tuple[float, float, float]
+    iris: tuple[float, float, float]
+    lips: tuple[float, float, float] | None  # None = natural lip tone derived from the skin
+    lipstick: bool
+    bald: bool
+    long_hair: bool
+    facial_hair: str  # none | stubble | moustache | goatee | beard
+    facial_hair_color: tuple[float, float, float]
+    grey_fraction: float  # share of white strands mixed into hair (salt-and-pepper, ageing)
+    age: float  # 0 = child ... 1 = elderly; drives wrinkles, age spots, teeth and lip tone
+    femininity: float  # 0 = masculine ... 1 = feminine; brow thickness, stubble shadow
+    freckles: float  # 0 .. 1 density
+    makeup: float  # 0 .. 1: eyeshadow, eyeliner, blush
+    hairline_offset: float  # metres; + raises the front hairline (receding), seeded per avatar
+
+
+@dataclass(frozen=True)
+class PaintFrame:
+    """Per-head painting support, cached: canvas lookup maps, landmark canvas points, masks."""
+
+    geometry: TexelGeometry
+    canvas_w: int
+    canvas_h: int
+    y_top: float
+    px_per_m: float  # canvas pixels per metre of height (and roughly of arc length at the face)
+    axis_z: float
+    map_x: np.ndarray  # (H, W) float32 canvas x of every texel
+    map_y: np.ndarray
+    landmarks: np.ndarray  # (68, 2) canvas points
+    landmarks_3d: np.ndarray  # (68, 3) metres
+    cavity: np.ndarray  # (H, W) float32 0 (exposed) .. 1 (deep crease / inside a cavity)
+    skin: np.ndarray  # (H, W) bool: face + scalp/neck texels
+    parts: dict[str, np.ndarray]  # bool masks of the other parts by name
+    part_index: dict[str, np.ndarray]  # flat texel indices of each part (fast gather/scatter)
+    eye_radius: np.ndarray  # (H, W) float32 UV distance from the cornea centre (eyeball texels)
+    eye_angle: np.ndarray
+    ear_theta: tuple[float, float]  # radians
+    ear_y: tuple[float, float]
+
+    def canvas_point(self, theta: float, y: float) -> tuple[float, float]:
+        return ((theta + math.pi) / (2 * math.pi) * self.canvas_w, (self.y_top - y) * self.px_per_m)
+
+    def theta_y(self, index: int) -> tuple[float, float]:
+        x, y = self.landmarks[index]
+        return x / self.canvas_w * 2 * math.pi - math.pi, self.y_top - y / self.px_per_m
+
+
+_FRAMES: weakref.WeakKeyDictionary[HeadModel, dict[tuple[int, int], PaintFrame]] = weakref.WeakKeyDictionary()
+
+
+def paint_frame(head: HeadModel, resolution: int, canvas_width: int = 2048) -> PaintFrame:
+    per_head = _FRAMES.setdefault(head, {})
+    key = (resolution, canvas_width)
+    if key not in per_head:
+        per_head[key] = _build_frame(head, texel_geometry(head, resolution), canvas_width)
+    return per_head[key]
+
+
+def _build_frame(head: HeadModel, geometry: TexelGeometry, canvas_w: int) -> PaintFrame:
+    names = head.component_names
+    neutral = head.deform(head.neutral_params()).detach().cpu().numpy()[0].astype(np.float64)
+    comp_of_vertex = np.zeros(len(neutral), dtype=np.int64)
+    faces = head.faces.cpu().numpy()
+    comp_of_vertex[faces.ravel()] = np.repeat(head.triangle_component.cpu().numpy(), 3)
+    skin_ids = [names.index(n) for n in ("face", "head_neck") if n in names]
+    surface = neutral[np.isin(comp_of_vertex, skin_ids)]
+    y_top = float(surface[:, 1].max()) + 0.01
+    y_bottom = float(surface[:, 1].min()) - 0.01
+    canvas_h = canvas_w // 2
+    px_per_m = canvas_h / (y_top - y_bottom)
+    upper = surface[surface[:, 1] > np.median(surface[:, 1])]
+    axis_z = float(0.5 * (upper[:, 2].min() + upper[:, 2].max()))
+
+    p = geometry.position
+    theta = np.arctan2(p[..., 0], p[..., 2] - axis_z)
+    map_x = ((theta + np.pi) / (2 * np.pi) * canvas_w).astype(np.float32)
+    map_y = ((y_top - p[..., 1]) * px_per_m).astype(np.float32)
+    lm3 = neutral[head.landmarks68.cpu().numpy()]
+    lm_theta = np.arctan2(lm3[:, 0], lm3[:, 2] - axis_z)
+    landmarks = np.stack([(lm_theta + np.pi) / (2 * np.pi) * canvas_w, (y_top - lm3[:, 1]) * px_per_m], axis=1)
+
+    # Cavity: how far a texel lies inside the outermost surface at its (azimuth, height) — nostrils,
+    # mouth corners, eye corners and ear folds — from a per-column maximum radius.
+    radius_v = np.hypot(surface[:, 0], surface[:, 2] - axis_z)
+    th_v = np.arctan2(surface[:, 0], surface[:, 2] - axis_z)
+    grid = (canvas_w // 8, canvas_h // 8)
+    gx = np.clip(((th_v + np.pi) / (2 * np.pi) * grid[0]).astype(int), 0, grid[0] - 1)
+    gy = np.clip(((y_top - surface[:, 1]) * px_per_m / 8).astype(int), 0, grid[1] - 1)
+    outer = np.zeros((grid[1], grid[0]), dtype=np.float32)
+    np.maximum.at(outer, (gy, gx), radius_v.astype(np.float32))
+    outer = cv2.dilate(outer, np.ones((3, 3), np.uint8))
+    outer = cv2.GaussianBlur(outer, (0, 0), 1.0)
+    r_texel = np.hypot(p[..., 0], p[..., 2] - axis_z)
+    outer_at = cv2.remap(outer, map_x / 8, map_y / 8, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    cavity = np.clip((outer_at - r_texel - 0.002) / 0.012, 0.0, 1.0).astype(np.float32)
+
+    comp = geometry.component
+    skin = np.isin(comp, skin_ids)
+    cavity[~skin] = 0.0
+    # Below the chin the neck flares into the shoulders, which a per-column maximum misreads as a cavity.
+    chin_y = float(lm3[8, 1])
+    cavity *= np.clip((p[..., 1] - chin_y) / 0.01, 0.0, 1.0)
+    # Radial depth only means something where the surface faces sideways (not near the crown's pole).
+    cavity *= np.clip((0.8 - np.abs(geometry.normal[..., 1])) / 0.3, 0.0, 1.0)
+
+    def mask(*prefixes: str) -> np.ndarray:
+        ids = [i for i, n in enumerate(names) if n.startswith(prefixes)]
+        return np.isin(comp, ids)
+
+    parts = {
+        "face": mask("face"), "mouth_socket": mask("mouth_socket"), "eye_socket": mask("eye_socket"),
+        "gums_tongue": mask("gums_tongue"), "teeth": mask("teeth"), "eyeball": mask("eyeball"),
+        "lacrimal": mask("lacrimal"), "eyelashes": mask("eyelashes"),
+    }
+    uv = geometry.tile_uv - 0.5
+    eye_radius = np.hypot(uv[..., 0], uv[..., 1]).astype(np.float32)
+    eye_angle = np.arctan2(uv[..., 1], uv[..., 0]).astype(np.float32)
+
+    # Ears: the face vertices that stand out sideways beyond the skull.
+    face_v = neutral[comp_of_vertex == names.index("face")] if "face" in names else surface
+    side = face_v[np.abs(face_v[:, 0]) > 0.85 * np.abs(face_v[:, 0]).max()]
+    ear_th = np.abs(np.arctan2(side[:, 0], side[:, 2] - axis_z))
+    return PaintFrame(
+        geometry=geometry, canvas_w=canvas_w, canvas_h=canvas_h, y_top=y_top, px_per_m=px_per_m, axis_z=axis_z,
+        map_x=map_x, map_y=map_y, landmarks=landmarks, landmarks_3d=lm3, cavity=cavity, skin=skin, parts=parts,
+        part_index={name: np.flatnonzero(part) for name, part in parts.items()},
+        eye_radius=eye_radius, eye_angle=eye_angle,
+        ear_theta=(float(ear_th.min()), float(ear_th.max())),
+        ear_y=(float(np.percentile(side[:, 1], 2)), float(np.percentile(side[:, 1], 90))),
+    )
+
+
+# --- canvas helpers --------------------------------------------------------------------------------
+class _Canvas:
+    """A float32 single-channel drawing surface in canvas coordinates (sub-pixel precise cv2 drawing)."""
+
+    SHIFT = 3
+
+    def __init__(self, frame: PaintFrame) -> None:
+        self.frame = frame
+        self.image = np.zeros((frame.canvas_h, frame.canvas_w), dtype=np.float32)
+
+    def mm(self, value: float) -> float:
+        return value * 1e-3 * self.frame.px_per_m
+
+    def _pts(self, points: np.ndarray) -> np.ndarray:
+        return np.round(np.asarray(points, dtype=np.float64) * (1 << self.SHIFT)).astype(np.int32)
+
+    def polygon(self, points: np.ndarray, value: float = 1.0) -> None:
+        cv2.fillPoly(self.image, [self._pts(points)], value, cv2.LINE_AA, self.SHIFT)
+
+    def polyline(self, points: np.ndarray, thickness_mm: float, value: float = 1.0) -> None:
+        thickness = max(1, round(self.mm(thickness_mm)))
+        cv2.polylines(self.image, [self._pts(points)], False, value, thickness, cv2.LINE_AA, self.SHIFT)
+
+    def circle(self, centre: tuple[float, float], radius_px: float, value: float = 1.0) -> None:
+        c = self._pts(centre)
+        cv2.circle(self.image, (int(c[0]), int(c[1])), max(1, round(radius_px * (1 << self.SHIFT))), value, -1,
+                   cv2.LINE_AA, self.SHIFT)
+
+    def blur(self, sigma_mm: float) -> _Canvas:
+        sigma = self.mm(sigma_mm)
+        if sigma > 3.0:  # wide blurs are done at reduced resolution (same result, a fraction of the cost)
+            factor = max(2, int(sigma // 2))
+            h, w = self.image.shape
+            small = cv2.resize(self.image, (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+            small = cv2.GaussianBlur(small, (0, 0), sigma / factor)
+            self.image = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+        elif sigma > 0.3:
+            self.image = cv2.GaussianBlur(self.image, (0, 0), sigma)
+        return self
+
+
+def _sample(frame: PaintFrame, canvas: np.ndarray) -> np.ndarray:
+    """Canvas (h, w[, c]) -> atlas (H, W[, c]) by each texel's canvas position (any canvas resolution)."""
+    scale = canvas.shape[1] / frame.canvas_w
+    map_x, map_y = (frame.map_x, frame.map_y) if scale == 1 else (frame.map_x * scale, frame.map_y * scale)
+    return cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_WRAP)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, int], cells: tuple[int, int]) -> np.ndarray:
+    """Smooth zero-mean unit-ish noise: a (cells) random grid upsampled bicubically to ``shape`` (h, w)."""
+    grid = rng.standard_normal((cells[1], cells[0])).astype(np.float32)
+    return cv2.resize(grid, (shape[1], shape[0]), interpolation=cv2.INTER_CUBIC)
+
+
+def _bezier(p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, n: int = 16) -> np.ndarray:
+    t = np.linspace(0.0, 1.0, n)[:, None]
+    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t**2 * p2
+
+
+def _lerp(image: np.ndarray, color: np.ndarray | tuple[float, ...] | Callable[[np.ndarray], np.ndarray],
+          weight: np.ndarray) -> None:
+    """In place: image = image + weight * (color - image) where ``weight`` (H, W) is non-zero.
+
+    ``color`` is an RGB triple, or a function of the touched-texel mask returning (N, 3) colours.
+    Only touched texels are computed: most features cover a small part of the atlas.
+    """
+    touched = weight > 1e-3
+    if not touched.any():
+        return
+    target = color(touched) if callable(color) else np.asarray(color, dtype=np.float32)
+    image[touched] += weight[touched][:, None].astype(np.float32) * (target - image[touched])
+
+
+# --- the painter -----------------------------------------------------------------------------------
+def paint_textures(frame: PaintFrame, look: Look, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Paint the albedo (H, W, 3) uint8 and specular map (H, W) float32 in [0, 1] for ``look``."""
+    size = frame.geometry.resolution
+    ch, cw = frame.canvas_h, frame.canvas_w
+    albedo = np.empty((size, size, 3), dtype=np.float32)
+    spec = np.full((size, size), 0.45, dtype=np.float32)
+    lm = frame.landmarks
+
+    def mm(value: float) -> float:
+        return value * 1e-3 * frame.px_per_m
+
+    def offset(index: int, dx_mm: float = 0.0, dy_mm: float = 0.0) -> np.ndarray:
+        """Landmark ``index`` moved by dx (towards the subject's left, +x) and dy (up) in mm."""
+        return lm[index] + [mm(dx_mm), -mm(dy_mm)]
+
+    def side(index_right: int, index_left: int) -> list[tuple[int, float]]:
+        """(landmark, outward sign) for the subject's right (-x) and left (+x) features."""
+        return [(index_right, -1.0), (index_left, 1.0)]
+
+    # Skin-tone variation: low-frequency blotches and mid-frequency mottling (stronger with age).
+    half = (ch // 2, cw // 2)  # smooth noise needs no full-resolution canvas
+    variation = cv2.merge([
+        _noise(rng, half, (24, 12)) * 0.035 + _noise(rng, half, (160, 80)) * (0.012 + 0.012 * look.age),
+        _noise(rng, half, (24, 12)),
+        _noise(rng, half, (400, 200)),
+    ])
+    variation_t = _sample(frame, variation)
+
+    # Redness: cheeks, nose, ears, chin — smooth blobs on the canvas.
+    red = _Canvas(frame)
+    for cheek, sign in side(2, 14):
+        centre = 0.55 * lm[cheek] + 0.45 * lm[31 if sign < 0 else 35] + [0.0, -mm(4.0)]
+        red.circle(tuple(centre), mm(13.0), 0.65 + 0.35 * look.makeup)
+    red.circle(tuple(offset(30, 0, 3)), mm(7.0), 0.55)
+    red.circle(tuple(offset(8, 0, 6)), mm(9.0), 0.25)
+    for sign in (-1.0, 1.0):
+        theta = sign * 0.5 * (frame.ear_theta[0] + frame.ear_theta[1])
+        red.circle(frame.canvas_point(theta, 0.5 * (frame.ear_y[0] + frame.ear_y[1])), mm(22.0), 0.6)
+    red.blur(7.0)
+
+    # Lips: outer contour filled, corners slightly darker.
+    lips = _Canvas(frame)
+    lips.polygon(lm[48:60])
+    lips.polygon(lm[60:68])
+    lips.blur(0.5)
+
+    # Eyebrows: tapered strokes along 17-21 and 22-26 (inner end thicker), thinner when feminine.
+    brows = _Canvas(frame)
+    thickness = 6.0 - 2.2 * look.femininity
+    for indices in (list(range(17, 22)), list(range(26, 21, -1))):  # outer -> inner
+        points = lm[indices] + [0.0, mm(2.0)]
+        for k in range(len(points) - 1):
+            t = (k + 0.5) / (len(points) - 1)
+            brows.polyline(points[k:k + 2], thickness * (0.45 + 0.55 * t))
+    brows.blur(0.6)
+
+    # Makeup: eyeshadow on the upper lids, eyeliner along the upper lid edge.
+    makeup = _Canvas(frame)
+    liner = _Canvas(frame)
+    if look.makeup > 0:
+        for eye, brow in ((list(range(36, 40)), list(range(17, 22))), (list(range(42, 46)), list(range(22, 27)))):
+            upper_lid = lm[eye]
+            brow_line = 0.45 * lm[brow[::-1]] + 0.55 * np.stack([upper_lid[0], upper_lid[1], upper_lid[2],
+                                                                upper_lid[3], upper_lid[3]])[::-1]
+            makeup.polygon(np.concatenate([upper_lid, brow_line[::-1]]), look.makeup)
+            liner.polyline(upper_lid + np.array([0.0, -mm(0.4)]), 1.0, look.makeup)
+        makeup.blur(2.0)
+        liner.blur(0.3)
+
+    # Wrinkles and creases (age), freckles and age spots: thin dark strokes and dots.
+    creases = _Canvas(frame)
+    wrinkle = float(np.clip((look.age - 0.3) / 0.7, 0.0, 1.0))  # creases appear from middle age on
+    if wrinkle > 0:
+        brow_y = lm[17:27, 1].mean()
+        for k, height in enumerate((11.0, 18.0, 25.0)):
+            xs = np.linspace(lm[18, 0] - mm(4), lm[25, 0] + mm(4), 24)
+            ys = brow_y - mm(height) + mm(1.2) * np.sin(xs / mm(14.0) + k + rng.uniform(0, 3))
+            creases.polyline(np.stack([xs, ys], 1), 0.55, 0.5 + 0.5 * wrinkle)
+        for corner, sign in side(36, 45):
+            start = offset(corner, 4 * sign, 0)
+            for angle in (-25.0, 0.0, 25.0):
+                a = math.radians(angle)
+                end = start + np.array([sign * mm(9.0) * math.cos(a), -mm(9.0) * math.sin(a)])
+                creases.polyline(np.stack([start, end]), 0.45, 0.35 + 0.65 * wrinkle)
+        for wing, mouth, sign in ((31, 48, -1.0), (35, 54, 1.0)):
+            fold = _bezier(offset(wing, 5 * sign, -1), offset(mouth, 10 * sign, 8), offset(mouth, 5 * sign, -8))
+            creases.polyline(fold, 0.9, 0.6 + 0.4 * wrinkle)
+            creases.polyline(np.stack([offset(mouth, 1 * sign, -3), offset(mouth, 3 * sign, -14)]), 0.6,
+                             wrinkle)
+        for lower in ([41, 40, 39], [46, 47, 42]):
+            bag = lm[lower] + np.array([0.0, mm(5.0)])
+            creases.polyline(bag, 0.6, 0.5 * wrinkle)
+        for sign in (-1.0, 1.0):
+            creases.polyline(np.stack([offset(21 if sign < 0 else 22, -3 * sign, -2),
+                                       offset(21 if sign < 0 else 22, -2.4 * sign, 8)]), 0.5, wrinkle)
+        creases.blur(0.35)
+    creases.image *= wrinkle
+
+    spots = _Canvas(frame)
+    face_w = abs(lm[16, 0] - lm[0, 0])
+    if look.freckles > 0:
+        n = int(500 * look.freckles)
+        centre = 0.5 * (lm[29] + lm[30])
+        pts = centre + rng.standard_normal((n, 2)) * [0.33 * face_w, mm(16.0)]
+        for (x, y), r, v in zip(pts, rng.uniform(0.25, 0.8, n), rng.uniform(0.35, 0.9, n), strict=True):
+            spots.circle((x, y), mm(r), v)
+    if look.age > 0.6:  # a few small age spots, mostly on the forehead and temples
+        n = int(40 * (look.age - 0.5))
+        pts = np.stack([rng.uniform(lm[0, 0], lm[16, 0], n), rng.uniform(lm[19, 1] - mm(35), lm[29, 1], n)], 1)
+        for (x, y), r in zip(pts, rng.uniform(0.5, 1.5, n), strict=True):
+            spots.circle((x, y), mm(r), 0.3)
+    spots.blur(0.25)
+
+    # Hair cap: everything above a hairline drawn in (azimuth, height); ears excluded.
+    hair = _Canvas(frame)
+    eye_y = float(frame.landmarks_3d[36:48, 1].mean())
+    brow_y3 = float(frame.landmarks_3d[17:27, 1].mean())
+    top = frame.y_top - 0.01
+    front_y = brow_y3 + 0.58 * (top - brow_y3) + look.hairline_offset
+    ear_lo, ear_hi = frame.ear_theta
+    ear_bottom, ear_top = frame.ear_y
+    if look.bald:
+        # Horseshoe fringe around the back of the head.
+        knots = [(60.0, ear_top + 0.004), (85.0, ear_top + 0.015), (140.0, ear_top + 0.01),
+                 (180.0, ear_top + 0.006)]
+        lower = [(180.0, -0.045), (140.0, -0.035), (math.degrees(ear_hi) + 6, ear_bottom), (85.0, ear_top - 0.01),
+                 (64.0, eye_y - 0.012)]
+    else:
+        nape = -0.085 if look.long_hair else -0.045
+        ear_front = math.degrees(ear_lo)
+        knots = [(0.0, front_y), (20.0, front_y + 0.002), (36.0, front_y + 0.006 + 0.5 * look.hairline_offset),
+                 (46.0, front_y - 0.004), (56.0, front_y - 0.02), (ear_front - 22, eye_y + 0.012),
+                 (ear_front - 17, eye_y - 0.004), (ear_front - 15, ear_bottom + 0.022),
+                 (ear_front - 9, ear_bottom + 0.022), (ear_front - 6, ear_top - 0.008),
+                 (ear_front - 2, ear_top + 0.004), (ear_front + 6, ear_top + 0.009),
+                 (math.degrees(ear_hi) + 2, ear_top + 0.004), (math.degrees(ear_hi) + 8, ear_bottom),
+                 (150.0, nape + 0.01), (180.0, nape)]
+        lower = []
+    for sign in (-1.0, 1.0):
+        outline = [frame.canvas_point(sign * math.radians(t), y) for t, y in knots]
+        if lower:
+            outline += [frame.canvas_point(sign * math.radians(t), y) for t, y in lower]
+        else:
+            outline += [frame.canvas_point(sign * math.pi, top + 0.05), frame.canvas_point(0.0, top + 0.05)]
+        hair.polygon(np.array(outline))
+    hair.blur(1.8)
+    # A ragged hairline: push the mask's edge around with fine noise.
+    edge_noise = _noise(rng, (ch, cw), (600, 300)) * 0.35
+    hair.image = np.clip((hair.image - 0.5 + edge_noise * (1 - np.abs(2 * hair.image - 1))) * 3.0 + 0.5, 0, 1)
+
+    # Facial hair regions.
+    beard = _Canvas(frame)
+    if look.facial_hair != "none":
+        moustache = [offset(48, -3, 2), offset(49, 0, 3.5), offset(50, 0, 3.2), offset(51, 0, 3.0),
+                     offset(52, 0, 3.2), offset(53, 0, 3.5), offset(54, 3, 2), offset(54, 4, -6),
+                     offset(35, 3, -1), offset(33, 0, -2.5), offset(31, -3, -1), offset(48, -4, -6)]
+        chin = [offset(48, -4, -4), offset(57, -8, -3), offset(57, 0, -2.5), offset(57, 8, -3), offset(54, 4, -4),
+                offset(54, 8, -14), offset(8, 12, -4), offset(8, 0, -8), offset(8, -12, -4), offset(48, -8, -14)]
+        if look.facial_hair in ("beard", "stubble"):
+            burn_theta, burn_y = ear_lo - math.radians(15), ear_bottom + 0.022  # where the sideburn ends
+            outline = [frame.canvas_point(-burn_theta, burn_y),
+                       frame.canvas_point(-(burn_theta - math.radians(8)), burn_y - 0.012),
+                       offset(31, -20, -12), offset(48, -6, 6), offset(33, 0, -2.5),
+                       offset(54, 6, 6), offset(35, 20, -12),
+                       frame.canvas_point(burn_theta - math.radians(8), burn_y - 0.012),
+                       frame.canvas_point(burn_theta, burn_y),
+                       frame.canvas_point(burn_theta + math.radians(7), burn_y - 0.006),
+                       frame.canvas_point(ear_lo - 0.05, ear_bottom - 0.01),
+                       offset(12, 6, -26), offset(8, 0, -42), offset(4, -6, -26),
+                       frame.canvas_point(-(ear_lo - 0.05), ear_bottom - 0.01),
+                       frame.canvas_point(-(burn_theta + math.radians(7)), burn_y - 0.006)]
+            beard.polygon(np.array(outline))
+        elif look.facial_hair == "goatee":
+            beard.polygon(np.array(moustache))
+            beard.polygon(np.array(chin))
+        else:
+            beard.polygon(np.array(moustache))
+        beard.blur(3.0 if look.facial_hair == "stubble" else 2.0)
+        beard.image = np.clip(beard.image - lips.image * 1.5, 0.0, 1.0)
+
+    # Sample every canvas at once (cv2.remap takes up to 4 channels).
+    sampled_a = _sample(frame, np.stack([red.image, lips.image, brows.image, creases.image], -1))
+    sampled_b = _sample(frame, np.stack([spots.image, hair.image, beard.image, makeup.image], -1))
+    redness, lip_w, brow_w, crease_w = (sampled_a[..., k] for k in range(4))
+    spot_w, hair_w, beard_w, shadow_w = (sampled_b[..., k] for k in range(4))
+    liner_w = _sample(frame, liner.image)
+
+    # Strand noise: streaks along meridians (hair flows from the crown downwards).
+    # Cheap anisotropic noise: few rows, stretched vertically; normalised to unit variance.
+    streaks = cv2.GaussianBlur(rng.standard_normal((ch // 12, cw)).astype(np.float32), (0, 0), sigmaX=0.6)
+    streaks = cv2.resize(streaks / max(float(streaks.std()), 1e-6), (cw, ch), interpolation=cv2.INTER_LINEAR)
+    strands = _sample(frame, streaks * 0.35)
+    fine = variation_t[..., 2]
+
+    # --- compose ---------------------------------------------------------------------------------
+    def rgb(values: tuple[float, ...] | np.ndarray) -> np.ndarray:
+        return np.asarray(values, dtype=np.float32)
+
+    skin_rgb = rgb(look.skin)
+    albedo[:] = skin_rgb
+    albedo *= (1.0 + variation_t[..., 0] + 0.012 * fine)[..., None]
+    blotch = variation_t[..., 1]
+    _lerp(albedo, skin_rgb * rgb((1.05, 0.80, 0.80)), np.clip(redness * (0.55 + 0.15 * blotch), 0.0, 0.8))
+    if look.age > 0.4:  # ageing: slightly sallower, less saturated skin
+        grey = albedo.mean(axis=-1, keepdims=True)
+        albedo += np.float32((look.age - 0.4) * 0.25) * (grey * rgb((1.02, 1.0, 0.93)) - albedo)
+
+    _lerp(albedo, skin_rgb * rgb((0.72, 0.56, 0.46)), np.clip(spot_w, 0, 1) * 0.6)
+    # Natural lips: redder than the skin on light skin, a darker mauve-brown on dark skin.
+    lightness = float(skin_rgb.mean())
+    natural_lips = skin_rgb * rgb((0.90, 0.62, 0.64)) + rgb((0.06, 0.0, 0.0)) * lightness
+    natural_lips = np.clip(natural_lips * (0.75 + 0.25 * lightness) * (1 - 0.15 * look.age), 0, 1)
+    _lerp(albedo, rgb(look.lips) if look.lips is not None else natural_lips, lip_w)
+    _lerp(albedo, skin_rgb * rgb((0.80, 0.62, 0.72)), shadow_w * 0.45)
+    _lerp(albedo, (0.05, 0.04, 0.05), np.clip(liner_w, 0, 1) * 0.85)
+    touched = crease_w > 1e-3  # creases darken by multiplying, so they follow the underlying tone
+    albedo[touched] *= (1.0 - 0.28 * np.clip(crease_w[touched], 0, 1))[:, None]
+    _lerp(albedo, look.eyebrows, np.clip(brow_w * (0.78 + 0.25 * strands), 0.0, 0.92))
+
+    facial_color = rgb(look.facial_hair_color)
+    if look.facial_hair == "stubble":
+        dots = np.clip(strands * 0.8 + fine * 0.6, 0, 1)
+        _lerp(albedo, facial_color, beard_w * (0.22 + 0.3 * dots))
+    elif look.facial_hair != "none":
+        _lerp(albedo, lambda at: facial_color * (1.0 + 0.3 * strands[at][:, None]),
+              np.clip(beard_w * (0.85 + 0.25 * strands), 0, 1))
+
+    hair_w *= frame.skin
+
+    def hair_color(at: np.ndarray) -> np.ndarray:
+        local = strands[at][:, None]
+        color = rgb(look.hair) * (1.0 + 0.28 * local)
+        if look.grey_fraction > 0:
+            threshold = float(ndtri(1.0 - min(max(look.grey_fraction, 1e-3), 1 - 1e-3)))  # share of white strands
+            whiteness = np.clip((local / 0.35 - threshold) * 1.2 + 0.5, 0, 0.85)
+            color += whiteness * (rgb(HAIR_PALETTE["white"]) - color)
+        return color
+
+    _lerp(albedo, hair_color, hair_w)
+
+    # Baked ambient occlusion in creases and cavities (nostrils, mouth corners, behind the ears).
+    albedo *= (1.0 - 0.55 * frame.cavity)[..., None]
+
+    spec[:] = 0.40 + 0.15 * (1 - look.age) + (0.2 + 0.25 * float(look.lipstick)) * lip_w
+    spec *= 1.0 - 0.75 * np.maximum(hair_w, beard_w * float(look.facial_hair not in ("none", "stubble")))
+    spec *= 1.0 - 0.7 * frame.cavity
+    _paint_inner_parts(frame, albedo, spec, look, rng, fine)
+    return (np.clip(albedo, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), np.clip(spec, 0.0, 1.0)
+
+
+def _paint_inner_parts(frame: PaintFrame, albedo: np.ndarray, spec: np.ndarray, look: Look,
+                       rng: np.random.Generator, fine: np.ndarray) -> None:
+    flat_rgb, flat_spec, flat_fine = albedo.reshape(-1, 3), spec.reshape(-1), fine.reshape(-1)
+    index = frame.part_index
+
+    def fill(name: str, color: np.ndarray | tuple[float, ...], specular: float) -> None:
+        flat_rgb[index[name]] = color
+        flat_spec[index[name]] = specular
+
+    idx = index["mouth_socket"]
+    if len(idx):
+        z = frame.geometry.position.reshape(-1, 3)[idx, 2]
+        shade = np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)[:, None]
+        fill("mouth_socket", np.asarray(MOUTH_SOCKET, np.float32) * (0.45 + 0.55 * shade), 0.35)
+    fill("gums_tongue", np.asarray(GUMS, np.float32) * (1.0 + 0.04 * flat_fine[index["gums_tongue"]])[:, None], 0.75)
+    stain = np.asarray([1.0, 0.97, 0.88] if look.age > 0.6 else [1.0, 1.0, 1.0], np.float32)
+    fill("teeth", np.asarray(TEETH, np.float32) * stain * (1.0 + 0.02 * flat_fine[index["teeth"]])[:, None], 0.7)
+    fill("eye_socket", EYE_SOCKET, 0.3)
+    fill("lacrimal", LACRIMAL, 1.0)
+    fill("eyelashes", np.asarray(look.eyebrows, np.float32) * 0.5, 0.1)
+
+    idx = index["eyeball"]
+    if len(idx):
+        r = frame.eye_radius.reshape(-1)[idx]
+        angle = frame.eye_angle.reshape(-1)[idx]
+        color = np.empty((len(idx), 3), dtype=np.float32)
+        # Sclera: off-white, a little pinker towards the back.
+        color[:] = SCLERA
+        back = np.clip((r - 0.2) / 0.3, 0, 1)[:, None]
+        color += back * (np.asarray([0.90, 0.70, 0.68]) - color)
+        iris = np.asarray(look.iris, dtype=np.float32)
+        # Iris: radial fibres (angular noise), darker limbal ring, lighter collarette near the pupil.
+        n_fibres = 90
+        phases = rng.uniform(0, 2 * np.pi, 3)
+        fibres = (np.sin(angle * n_fibres + phases[0]) * 0.5 + np.sin(angle * 37 + phases[1]) * 0.3
+                  + np.sin(angle * 13 + phases[2] + r * 40) * 0.2)
+        t = np.clip(r / IRIS_RADIUS_UV, 0, 1)[:, None]
+        iris_color = iris * (0.82 + 0.22 * fibres[:, None]) * (1.15 - 0.45 * t**3)
+        collarette = np.exp(-(((r - 1.6 * PUPIL_RADIUS_UV) / (0.35 * PUPIL_RADIUS_UV)) ** 2))[:, None]
+        iris_color = iris_color + collarette * 0.25 * (np.asarray([0.75, 0.6, 0.35]) - iris_color)
+        limbus = np.clip((r - (IRIS_RADIUS_UV - 0.012)) / 0.012, 0, 1)[:, None]
+        iris_color = iris_color * (1.0 - 0.55 * limbus)
+        in_iris = np.clip((IRIS_RADIUS_UV + 0.004 - r) / 0.008, 0, 1)[:, None]
+        color += in_iris * (iris_color - color)
+        pupil = np.clip((PUPIL_RADIUS_UV + 0.003 - r) / 0.006, 0, 1)[:, None]
+        color += pupil * (np.asarray([0.02, 0.02, 0.025]) - color)
+        flat_rgb[idx] = color
+        flat_spec[idx] = 1.0
