@@ -19,7 +19,8 @@ from rich.table import Table  # noqa: E402
 
 from portraittalker.assets import REPO_ROOT  # noqa: E402
 from portraittalker.config import load_params  # noqa: E402
-from portraittalker.pipeline import cached_head_model, generate_video  # noqa: E402
+from portraittalker.head import head_from_config  # noqa: E402
+from portraittalker.pipeline import generate_video  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T0
 DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "data" / "speech" / "RD_Radio31_000.wav"
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> None:
 
     start = time.perf_counter()
     base = load_params()
-    cached_head_model(base.head.model, base.head.path)
+    head_from_config(base.head)
     warm_s = time.perf_counter() - start
     results = {}
     with tempfile.TemporaryDirectory() as tmp:

@@ -98,13 +98,13 @@ def animate(
     _setup_logging(verbose)
     from portraittalker.audio import load_audio
     from portraittalker.config import load_params
+    from portraittalker.head import head_from_config
     from portraittalker.pipeline import animate as animate_audio
-    from portraittalker.pipeline import cached_head_model
 
     overrides = {"motion": {"generator": motion}} if motion else {}
     try:
         params = load_params(params_path, overrides)
-        head = cached_head_model(params.head.model, params.head.path)
+        head = head_from_config(params.head)
         speech = load_audio(audio, sample_rate=params.audio.sample_rate, max_duration_s=params.audio.max_duration_s)
         table = animate_audio(speech, params, head, params.seed if seed is None else seed,
                               str(checkpoint) if checkpoint else None)

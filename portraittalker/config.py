@@ -16,8 +16,12 @@ from eval.evaluate import EvalConfig
 from portraittalker.assets import REPO_ROOT
 from portraittalker.audio import AudioConfig
 from portraittalker.avatar.designer import DesignerConfig
+from portraittalker.data.synth import SynthCorpusConfig
+from portraittalker.head.flame import FLAMEConfig
 from portraittalker.motion.baseline import BaselineLipSyncConfig
+from portraittalker.render.diff import DiffRendererConfig
 from portraittalker.render.gl import GLRendererConfig
+from portraittalker.speech import SpeechConfig
 
 DEFAULT_PARAMS_PATH = REPO_ROOT / "params.yaml"
 
@@ -32,7 +36,8 @@ class Section(BaseModel):
 
 class HeadConfig(Section):
     model: Literal["ict-facekit", "flame"] = "ict-facekit"
-    path: str | None = None  # overrides the asset search (e.g. a user's flame2023.pkl)
+    path: str | None = None  # ICT npz override; FLAME reads head.flame.path
+    flame: FLAMEConfig = FLAMEConfig()
 
 
 class CameraConfig(Section):
@@ -48,6 +53,7 @@ class RenderConfig(Section):
     image_size: int = Field(512, ge=64, le=2048)
     camera: CameraConfig = CameraConfig()
     gl: GLRendererConfig = GLRendererConfig()
+    diff: DiffRendererConfig = DiffRendererConfig()
 
 
 class MotionConfig(Section):
@@ -94,6 +100,8 @@ class Params(Section):
     video: VideoConfig = VideoConfig()
     motion: MotionConfig = MotionConfig()
     designer: DesignerConfig = DesignerConfig()
+    speech: SpeechConfig = SpeechConfig()
+    synth: SynthCorpusConfig = SynthCorpusConfig()
     generate: GenerateConfig = GenerateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     evaluate: EvaluateSection = EvaluateSection()

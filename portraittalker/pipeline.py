@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,7 @@ from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.designer import AttributeDesigner
 from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
-from portraittalker.head import HeadModel, load_head_model
+from portraittalker.head import HeadModel, head_from_config
 from portraittalker.motion.baseline import BaselineLipSync
 from portraittalker.motion.schema import MotionTable
 from portraittalker.render.gl import GLRenderer
@@ -62,12 +61,6 @@ class GenerateResult:
     timings: dict[str, float]
     avatar: Avatar
     motion: MotionTable
-
-
-@cache
-def cached_head_model(name: str, path: str | None) -> HeadModel:
-    """Head models are immutable after loading; share one per process."""
-    return load_head_model(name, path)
 
 
 def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float | None = None) -> Camera:
@@ -129,7 +122,7 @@ def generate_video(
     seed = params.seed if seed is None else seed
     timer = StageTimer()
     with timer.stage("load_head"):
-        head = cached_head_model(params.head.model, params.head.path)
+        head = head_from_config(params.head)
     with timer.stage("load_audio"):
         audio = load_audio(audio_path, sample_rate=params.audio.sample_rate,
                            max_duration_s=params.audio.max_duration_s)

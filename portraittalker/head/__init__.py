@@ -22,4 +22,27 @@ def load_head_model(name: str = "ict-facekit", path: str | Path | None = None) -
     raise ValueError(f"unknown head model {name!r}; choose one of {', '.join(HEAD_MODELS)}")
 
 
-__all__ = ["HEAD_MODELS", "HeadModel", "HeadParams", "euler_to_matrix", "load_head_model", "matrix_to_euler"]
+_HEADS: dict[str, HeadModel] = {}
+
+
+def head_from_config(config) -> HeadModel:
+    """The head model described by ``params.head`` (a :class:`portraittalker.config.HeadConfig`), one per process.
+
+    Head models are read-only after loading, so stages share one instance.
+    """
+    key = config.model_dump_json()
+    if key not in _HEADS:
+        if config.model == "flame":
+            from portraittalker.head.flame import FLAME
+
+            flame = config.flame if config.path is None else config.flame.model_copy(update={"path": config.path})
+            _HEADS[key] = FLAME.from_config(flame)
+        else:
+            _HEADS[key] = load_head_model(config.model, config.path)
+    return _HEADS[key]
+
+
+__all__ = [
+    "HEAD_MODELS", "HeadModel", "HeadParams", "euler_to_matrix", "head_from_config", "load_head_model",
+    "matrix_to_euler",
+]
