@@ -114,6 +114,140 @@ def animate(
     print(out)
 
 
+@app.command()
+def prepare(
+    input_path: Annotated[list[Path], typer.Option("--input", help="Input folder (repeatable)")],
+    out: Annotated[Path, typer.Option(help="Dataset directory to write (clips.parquet, frames.parquet, ...)")],
+    source: Annotated[str, typer.Option(help="folder | synthetic | hdtf (an `hdtf cut` output folder)")] = "folder",
+    language: Annotated[str, typer.Option(help="Language tag for clips without one")] = "",
+    params_path: ParamsOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Track, quality-check and fit talking-head videos into the training/evaluation tables."""
+    _setup_logging(verbose)
+    import pandas as pd
+
+    from portraittalker.config import load_params
+    from portraittalker.data.hdtf import hdtf_clip_inputs
+    from portraittalker.data.prepare import collect_corpus_inputs, collect_folder_inputs, prepare_dataset
+
+    try:
+        params = load_params(params_path)
+        config = params.prepare.model_copy(update={"head_model": params.head.model, "head_path": params.head.path})
+        inputs = []
+        for folder in input_path:
+            if source == "synthetic":
+                inputs += collect_corpus_inputs(folder)
+            elif source == "hdtf":
+                inputs += hdtf_clip_inputs(pd.read_csv(folder / "cut_manifest.csv"), language=language or "en")
+            elif source == "folder":
+                inputs += collect_folder_inputs(folder, language=language)
+            else:
+                raise ValueError(f"--source must be folder, synthetic or hdtf, not {source!r}")
+        result = prepare_dataset(inputs, out, config, progress=True, source=source)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise _fail(error) from error
+    console.print(f"clips: {result.counts}  rejections: {result.reasons}  reused: {result.reused}")
+    print(out)
+
+
+@app.command("synth-corpus")
+def synth_corpus(
+    out: Annotated[Path, typer.Option(help="Corpus directory")],
+    languages: Annotated[str, typer.Option(help="Comma-separated espeak-ng languages")] = "en,ko,cmn,ja",
+    clips: Annotated[int, typer.Option(help="Clips per language")] = 4,
+    seed: Annotated[int, typer.Option(help="Random seed (the corpus is deterministic per seed)")] = 0,
+    size: Annotated[int, typer.Option(help="Frame size in pixels")] = 512,
+    params_path: ParamsOption = None,
+) -> None:
+    """Render a synthetic multilingual corpus with exact audio-motion alignment (espeak-ng phoneme timings)."""
+    from portraittalker.config import load_params
+    from portraittalker.data.synth import make_synthetic_corpus
+    from portraittalker.head import head_from_config
+
+    try:
+        params = load_params(params_path)
+        result = make_synthetic_corpus(out, [lang.strip() for lang in languages.split(",") if lang.strip()], clips,
+                                       seed, image_size=size, config=params.synth, head=head_from_config(params.head))
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise _fail(error) from error
+    console.print(f"{result.n_clips} clips ({result.n_rendered} rendered, {result.n_skipped} reused, "
+                  f"{result.n_failed} failed) in {result.seconds:.1f} s")
+    print(out)
+
+
+hdtf_app = typer.Typer(no_args_is_help=True, help="The HDTF dataset: download sources, cut annotated clips.")
+app.add_typer(hdtf_app, name="hdtf")
+META_DEFAULT = Path("../shared/data/hdtf_meta")
+
+
+@hdtf_app.command("download")
+def hdtf_download(
+    out: Annotated[Path, typer.Option(help="Folder for the source videos")],
+    meta: Annotated[Path, typer.Option(help="HDTF metadata folder (HDTF_dataset/)")] = META_DEFAULT,
+    subsets: Annotated[str, typer.Option(help="Comma-separated subsets: RD,WDA,WRA")] = "RD,WDA,WRA",
+    rate_limit: Annotated[str, typer.Option(help="yt-dlp rate limit, e.g. 4M")] = "4M",
+) -> None:
+    """Fetch HDTF source videos with audio at the listed resolution (needs `pip install portraittalker[download]`)."""
+    from portraittalker.data.hdtf import download_hdtf
+
+    try:
+        table = download_hdtf(meta, out, subsets.split(","), rate_limit=rate_limit)
+    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
+        raise _fail(error) from error
+    console.print(table["status"].value_counts().to_dict())
+
+
+@hdtf_app.command("cut")
+def hdtf_cut(
+    sources: Annotated[Path, typer.Option(help="Folder of downloaded source videos")],
+    out: Annotated[Path, typer.Option(help="Folder for the cut 512² 25 fps clips")],
+    meta: Annotated[Path, typer.Option(help="HDTF metadata folder")] = META_DEFAULT,
+    subsets: Annotated[str, typer.Option(help="Comma-separated subsets")] = "RD,WDA,WRA",
+) -> None:
+    """Cut each annotated range, crop, resize to 512², 25 fps, 16 kHz mono audio; writes cut_manifest.csv."""
+    from portraittalker.data.hdtf import cut_hdtf_clips
+
+    try:
+        table = cut_hdtf_clips(meta, sources, out, subsets.split(","))
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise _fail(error) from error
+    console.print(table["status"].value_counts().to_dict())
+
+
+@app.command()
+def evaluate(
+    generated: Annotated[Path, typer.Option(help="A video, a folder of videos, or a generate results table")],
+    out: Annotated[Path, typer.Option(help="Report folder (metrics.json, per_video.parquet, report.html)")],
+    reference: Annotated[Path | None, typer.Option(help="Reference video, folder or table")] = None,
+    syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model for LSE-C/LSE-D")] = None,
+    inception_weights: Annotated[Path | None, typer.Option(help="pt_inception-2015-12-05 weights for FID")] = None,
+    clip: Annotated[Path | None, typer.Option("--clip", help="Local CLIP model folder for CLIP-T")] = None,
+    params_path: ParamsOption = None,
+) -> None:
+    """Score generated videos: LSE-C/D, FID/KID, landmark metrics, sync offset, CLIP-T; writes an HTML report."""
+    from eval.evaluate import evaluate as run_evaluation
+    from portraittalker.config import load_params
+
+    try:
+        config = load_params(params_path).evaluate.metrics
+        updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip}
+        config = config.model_copy(update={k: v for k, v in updates.items() if v is not None})
+        result = run_evaluation(generated, reference, out, config)
+    except (ValueError, FileNotFoundError, RuntimeError) as error:
+        raise _fail(error) from error
+    table = Table(title="metrics")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in sorted(result["metrics"].items()):
+        if not name.startswith("view_"):
+            table.add_row(name, f"{value:.4g}")
+    for name, reason in sorted(result["unavailable"].items()):
+        table.add_row(name, f"[yellow]unavailable: {reason}")
+    Console().print(table)
+    print(result["paths"]["report"])
+
+
 @assets_app.command("check")
 def assets_check() -> None:
     """List required and optional assets: present (with path) or missing (with how to get them)."""

@@ -16,6 +16,7 @@ from eval.evaluate import EvalConfig
 from portraittalker.assets import REPO_ROOT
 from portraittalker.audio import AudioConfig
 from portraittalker.avatar.designer import DesignerConfig
+from portraittalker.data.prepare import PrepareConfig
 from portraittalker.data.synth import SynthCorpusConfig
 from portraittalker.head.flame import FLAMEConfig
 from portraittalker.motion.baseline import BaselineLipSyncConfig
@@ -80,6 +81,34 @@ class MlflowConfig(Section):
     log_videos: bool = True
 
 
+class PrepareInput(Section):
+    source: Literal["folder", "synthetic", "hdtf"]
+    path: str  # a folder of videos | a synthetic corpus | an `hdtf cut` output folder
+    language: str = ""
+
+
+class PrepareSection(PrepareConfig):
+    """``prepare``: the stage settings plus which inputs go into the dataset and where it is written."""
+
+    model_config = ConfigDict(extra="forbid")
+    inputs: list[PrepareInput] = Field(default_factory=lambda: [
+        PrepareInput(source="synthetic", path="data/synth"),
+        PrepareInput(source="folder", path="../shared/data/real_clips", language="en"),
+    ])
+    out_dir: str = "data/prepared"
+
+
+class SynthSection(SynthCorpusConfig):
+    """``synth``: the corpus settings plus its size, languages and location."""
+
+    model_config = ConfigDict(extra="forbid")
+    out_dir: str = "data/synth"
+    languages: list[str] = Field(default_factory=lambda: ["en", "ko", "cmn", "ja"])
+    clips_per_language: int = Field(6, ge=1)
+    image_size: int = Field(512, ge=64)
+    seed: int = 0
+
+
 class EvaluateSection(Section):
     manifest: str = "examples/eval_manifest.csv"  # speech of real clips: their videos are the references
     generate_dir: str = "outputs/eval/videos"
@@ -101,7 +130,8 @@ class Params(Section):
     motion: MotionConfig = MotionConfig()
     designer: DesignerConfig = DesignerConfig()
     speech: SpeechConfig = SpeechConfig()
-    synth: SynthCorpusConfig = SynthCorpusConfig()
+    synth: SynthSection = SynthSection()
+    prepare: PrepareSection = PrepareSection()
     generate: GenerateConfig = GenerateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     evaluate: EvaluateSection = EvaluateSection()

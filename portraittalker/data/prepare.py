@@ -24,7 +24,7 @@ import subprocess
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -175,6 +175,19 @@ def collect_folder_inputs(folder: str | Path, source: str = "folder", language: 
         used.add(clip_id)
         inputs.append(ClipInput(clip_id, path, source, speaker_from_clip_id(clip_id), language))
     return inputs
+
+
+def collect_corpus_inputs(corpus_dir: str | Path) -> list[ClipInput]:
+    """The finished clips of a synthetic corpus (its ``clips.parquet``), keeping speaker and language."""
+    corpus_dir = Path(corpus_dir)
+    clips_path = corpus_dir / CLIPS_FILE
+    if not clips_path.is_file():
+        raise PrepareError(f"{corpus_dir} is not a synthetic corpus: {CLIPS_FILE} not found "
+                           "(make one with `portraittalker synth-corpus`)")
+    clips = pd.read_parquet(clips_path)
+    ok = clips[clips["status"] == "ok"]
+    return [ClipInput(row.clip_id, corpus_dir / row.video_path, "synthetic", row.speaker_id, row.language)
+            for row in ok.itertuples()]
 
 
 def file_fingerprint(path: str | Path) -> str:
@@ -529,9 +542,28 @@ def _outputs_present(row: pd.Series, out_dir: Path) -> bool:
     return all((out_dir / str(row[c])).is_file() for c in ("video_path", "audio_path") if row[c])
 
 
+ClipJob = tuple[int, ClipInput, str]  # (slot in the input order, clip, input hash)
+ClipMapper = Callable[[list[ClipJob], Path, PrepareConfig, "PrepareContext"], Iterator[tuple[int, ClipResult]]]
+
+
+def map_clips_in_threads(jobs: list[ClipJob], out_dir: Path, config: PrepareConfig,
+                         context: PrepareContext) -> Iterator[tuple[int, ClipResult]]:
+    """Default clip mapper: ``config.workers`` threads, results as they complete."""
+    with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="prepare") as pool:
+        futures = {pool.submit(prepare_clip, clip, out_dir, config, context, input_hash): slot
+                   for slot, clip, input_hash in jobs}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+
 def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: PrepareConfig | None = None,
-                    progress: bool = True, context: PrepareContext | None = None, source: str = "") -> DatasetResult:
-    """Prepare every clip, reuse unchanged ones from a previous run, write the tables atomically."""
+                    progress: bool = True, context: PrepareContext | None = None, source: str = "",
+                    map_clips: ClipMapper = map_clips_in_threads) -> DatasetResult:
+    """Prepare every clip, reuse unchanged ones from a previous run, write the tables atomically.
+
+    ``map_clips`` runs :func:`prepare_clip` over the clips that need work (an orchestrator can map them
+    over its own tasks); the tables are checkpointed every ``config.checkpoint_every`` results.
+    """
     config = config or PrepareConfig()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -572,21 +604,17 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
 
         bar = tqdm(total=len(todo), desc="prepare", unit="clip")
     try:
-        with ThreadPoolExecutor(max_workers=config.workers, thread_name_prefix="prepare") as pool:
-            futures = {pool.submit(prepare_clip, clip, out_dir, config, context, input_hash): slot
-                       for slot, clip, input_hash in todo}
-            for future in as_completed(futures):
-                result = future.result()
-                slots[futures[future]] = result
-                for key, value in result.timings.items():
-                    timings[key] = timings.get(key, 0.0) + value
-                processed += 1
-                if bar is not None:
-                    bar.update()
-                if processed % config.checkpoint_every == 0 and processed < len(todo):
-                    done = [r for r in slots if r is not None]
-                    _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
-                           context, config, source)
+        for slot, result in map_clips(todo, out_dir, config, context):
+            slots[slot] = result
+            for key, value in result.timings.items():
+                timings[key] = timings.get(key, 0.0) + value
+            processed += 1
+            if bar is not None:
+                bar.update()
+            if processed % config.checkpoint_every == 0 and processed < len(todo):
+                done = [r for r in slots if r is not None]
+                _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
+                       context, config, source)
         done = [r for r in slots if r is not None]
         clips, frames_table = _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
                                      context, config, source)
