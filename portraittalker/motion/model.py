@@ -1,0 +1,362 @@
+"""The learned audio-to-motion model: a speech front end and a transformer over the whole utterance.
+
+Per 25 fps frame it predicts, in the motion-table column order of :func:`target_columns`: the head
+model's free expression coefficients, jaw (3), head rotation (3) and translation (3), eye blink (2)
+and, optionally, gaze (2). Targets are standardised with the training set's mean/std, which the
+model carries as buffers. Self-attention uses a symmetric ALiBi bias (-slope·|i-j| per head), so
+it has no learned positions and runs on utterances longer than any seen in training; very long
+audio is still split into overlapping chunks that are cross-faded, to bound memory (attention is
+quadratic in length).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from pydantic import BaseModel, Field, model_validator
+from torch import Tensor, nn
+
+from portraittalker.head.base import HeadModel, HeadParams
+from portraittalker.motion.features import (
+    SAMPLE_RATE,
+    SAMPLES_PER_FRAME,
+    FrontEndConfig,
+    build_front_end,
+    n_video_frames,
+    resample_to_model_rate,
+)
+from portraittalker.motion.schema import (
+    EYE_BLINK_COLUMNS,
+    EYE_GAZE_COLUMNS,
+    FPS,
+    HEAD_ROT_COLUMNS,
+    HEAD_TRANS_COLUMNS,
+    JAW_COLUMNS,
+    MotionSchemaError,
+    MotionTable,
+    expression_columns,
+)
+
+CHUNK_BATCH = 8  # long-audio chunks evaluated together
+
+
+class MotionModelConfig(BaseModel):
+    front_end: FrontEndConfig = Field(default_factory=FrontEndConfig)
+    d_model: int = Field(128, ge=8)
+    n_layers: int = Field(4, ge=1)
+    n_heads: int = Field(4, ge=1)
+    ff_mult: int = Field(4, ge=1)  # feed-forward width = ff_mult * d_model
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)
+    n_styles: int = Field(0, ge=0)  # 0 = no speaker/style embedding; else index 0 is "average style"
+    predict_gaze: bool = False
+    # Blinks are barely speech-correlated: "sample" draws natural blinks from the seed at inference.
+    blink_source: Literal["predict", "sample"] = "sample"
+    # Inference attends within 12 s windows (attention cost grows with window length) cross-faded over 1.2 s.
+    chunk_frames: int = Field(300, ge=50)
+    chunk_overlap: int = Field(30, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> MotionModelConfig:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
+        if self.chunk_overlap * 2 >= self.chunk_frames:
+            raise ValueError(f"chunk_overlap={self.chunk_overlap} must be < chunk_frames/2={self.chunk_frames / 2}")
+        return self
+
+
+def target_columns(expression_names: list[str], predict_gaze: bool) -> list[str]:
+    """Motion-table columns the model predicts, in output order."""
+    columns = [*expression_columns(expression_names), *JAW_COLUMNS, *HEAD_ROT_COLUMNS, *HEAD_TRANS_COLUMNS,
+               *EYE_BLINK_COLUMNS]
+    return columns + EYE_GAZE_COLUMNS if predict_gaze else columns
+
+
+def alibi_slopes(n_heads: int) -> Tensor:
+    """Per-head slopes 2^(-8/n), 2^(-16/n), … (Press et al., 2022): some heads local, some near-global."""
+    return torch.tensor([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)])
+
+
+def alibi_bias(slopes: Tensor, length: int, key_padding: Tensor | None = None) -> Tensor:
+    """(1|B, H, T, T) additive attention bias -slope·|i-j|; padded keys (True in (B, T)) get -inf."""
+    positions = torch.arange(length, device=slopes.device)
+    distance = (positions[None, :] - positions[:, None]).abs().to(slopes.dtype)
+    bias = (-slopes[:, None, None] * distance).unsqueeze(0)
+    if key_padding is not None:
+        bias = bias.masked_fill(key_padding[:, None, None, :], float("-inf"))
+    return bias
+
+
+class AlibiSelfAttention(nn.Module):
+    def __init__(self, d_model: int, n_heads: int, dropout: float) -> None:
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d_model, 3 * d_model)
+        self.out = nn.Linear(d_model, d_model)
+        self.dropout = dropout
+
+    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+        batch, length, width = x.shape
+        q, k, v = self.qkv(x).reshape(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
+        attended = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=bias.to(q.dtype), dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(attended.transpose(1, 2).reshape(batch, length, width))
+
+
+class TransformerBlock(nn.Module):
+    """Pre-norm transformer block (stable without warm-up tricks at small scale)."""
+
+    def __init__(self, d_model: int, n_heads: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(d_model)
+        self.attention = AlibiSelfAttention(d_model, n_heads, dropout)
+        self.norm2 = nn.LayerNorm(d_model)
+        self.ff = nn.Sequential(
+            nn.Linear(d_model, ff_mult * d_model), nn.GELU(), nn.Dropout(dropout), nn.Linear(ff_mult * d_model, d_model)
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: Tensor, bias: Tensor) -> Tensor:
+        x = x + self.drop(self.attention(self.norm1(x), bias))
+        return x + self.drop(self.ff(self.norm2(x)))
+
+
+class MotionModel(nn.Module):
+    """Speech waveform -> standardised per-frame motion; :meth:`animate` gives a :class:`MotionTable`."""
+
+    def __init__(
+        self,
+        config: MotionModelConfig,
+        head_identity: dict[str, Any],
+        target_mean: Tensor | None = None,
+        target_std: Tensor | None = None,
+        style_names: list[str] | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.head_identity = dict(head_identity)
+        self.expression_names: list[str] = list(head_identity["expression_names"])
+        self.columns = target_columns(self.expression_names, config.predict_gaze)
+        self.style_names = list(style_names or [])
+        n_out = len(self.columns)
+        self.front_end = build_front_end(config.front_end, config.d_model)
+        self.input_norm = nn.LayerNorm(config.d_model)
+        self.style = nn.Embedding(config.n_styles, config.d_model) if config.n_styles else None
+        if self.style is not None:
+            nn.init.zeros_(self.style.weight)  # start from "no style" so the embedding only adds what helps
+        self.blocks = nn.ModuleList(
+            TransformerBlock(config.d_model, config.n_heads, config.ff_mult, config.dropout)
+            for _ in range(config.n_layers)
+        )
+        self.register_buffer("slopes", alibi_slopes(config.n_heads), persistent=False)
+        self.out_norm = nn.LayerNorm(config.d_model)
+        self.out = nn.Linear(config.d_model, n_out)
+        self.register_buffer("target_mean", torch.zeros(n_out) if target_mean is None else target_mean.float())
+        self.register_buffer("target_std", torch.ones(n_out) if target_std is None else target_std.float())
+
+    @property
+    def head_name(self) -> str:
+        return str(self.head_identity["name"])
+
+    def forward(
+        self, wave: Tensor, n_frames: int, style: Tensor | None = None, frame_padding: Tensor | None = None
+    ) -> Tensor:
+        """(B, S) 16 kHz waveform -> (B, n_frames, n_out) standardised predictions."""
+        x = self.input_norm(self.front_end(wave, n_frames))
+        if self.style is not None and style is not None:
+            x = x + self.style(style)[:, None, :]
+        bias = alibi_bias(self.slopes, n_frames, frame_padding)  # shared by all layers
+        for block in self.blocks:
+            x = block(x, bias)
+        return self.out(self.out_norm(x))
+
+    def denormalise(self, y: Tensor) -> Tensor:
+        return y * self.target_std + self.target_mean
+
+    def normalise(self, targets: Tensor) -> Tensor:
+        return (targets - self.target_mean) / self.target_std
+
+    def style_index(self, style: int | str) -> int:
+        if self.style is None:
+            return 0
+        if isinstance(style, str):
+            if style not in self.style_names:
+                raise ValueError(f"unknown style {style!r}; this model knows {self.style_names}")
+            return self.style_names.index(style)
+        if not 0 <= style < self.config.n_styles:
+            raise ValueError(f"style index {style} out of range 0..{self.config.n_styles - 1}")
+        return int(style)
+
+    @torch.no_grad()
+    def predict(self, wave: np.ndarray, style: int | str = 0) -> np.ndarray:
+        """16 kHz mono waveform -> (T, n_out) motion values in table units, chunked for long audio."""
+        was_training = self.training
+        self.eval()
+        try:
+            n_frames = n_video_frames(len(wave))
+            device = self.target_mean.device
+            wave_t = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
+            style_t = torch.tensor([self.style_index(style)], device=device) if self.style is not None else None
+            chunk, overlap = self.config.chunk_frames, self.config.chunk_overlap
+            if n_frames <= chunk:
+                return self.denormalise(self(wave_t[None], n_frames, style_t))[0].cpu().numpy()
+            total = torch.zeros(n_frames, len(self.columns), device=device)
+            weight = torch.zeros(n_frames, 1, device=device)
+            step = chunk - overlap
+            starts = list(range(0, n_frames - overlap, step))
+            predictions: dict[int, Tensor] = {}
+            full = [s for s in starts if s + chunk <= n_frames]
+            for group in range(0, len(full), CHUNK_BATCH):  # equal-length chunks run as one batch
+                batch_starts = full[group:group + CHUNK_BATCH]
+                pieces = torch.stack([wave_t[s * SAMPLES_PER_FRAME:(s + chunk) * SAMPLES_PER_FRAME]
+                                      for s in batch_starts])
+                styles = style_t.expand(len(batch_starts)) if style_t is not None else None
+                predictions.update(zip(batch_starts, self.denormalise(self(pieces, chunk, styles)), strict=True))
+            for start in starts[len(full):]:  # the shorter tail chunk
+                piece = wave_t[start * SAMPLES_PER_FRAME:]
+                predictions[start] = self.denormalise(self(piece[None], n_frames - start, style_t))[0]
+            fade = torch.linspace(0.0, 1.0, overlap + 2, device=device)[1:-1, None]
+            for i, start in enumerate(starts):
+                pred = predictions[start]
+                stop = start + len(pred)
+                # Linear cross-fade over the overlaps; the outer edges of the utterance keep full weight.
+                ramp = torch.ones(len(pred), 1, device=device)
+                if i > 0 and overlap:
+                    ramp[:overlap] = fade
+                if i < len(starts) - 1 and overlap:
+                    ramp[-overlap:] = torch.minimum(ramp[-overlap:], fade.flip(0))
+                total[start:stop] += pred * ramp
+                weight[start:stop] += ramp
+            return (total / weight).cpu().numpy()
+        finally:
+            self.train(was_training)
+
+    def animate(self, audio: Any, head: HeadModel, seed: int = 0, *, style: int | str = 0) -> MotionTable:
+        """Speech -> a motion table for ``head`` (same call as ``BaselineLipSync.animate``).
+
+        ``audio`` is a 16 kHz mono float array or an audio object with samples and a sample rate
+        (resampled/mixed down as needed). ``seed`` drives the sampled blinks, so results are reproducible.
+        """
+        if head.name != self.head_name or list(head.expression_names) != self.expression_names:
+            raise MotionSchemaError(
+                f"motion model was trained for head model {self.head_name!r} ({len(self.expression_names)} "
+                f"expressions) but is asked to animate {head.name!r} ({head.n_expression} expressions)"
+            )
+        wave = as_waveform(audio)
+        values = self.predict(wave, style)
+        table = MotionTable.zeros(len(values), head)
+        table.frame_data[self.columns] = values.astype(np.float32)
+        blink = table.frame_data[EYE_BLINK_COLUMNS].to_numpy()
+        if self.config.blink_source == "sample":
+            blink = sample_blinks(len(values), seed)
+        table.frame_data[EYE_BLINK_COLUMNS] = np.clip(blink, 0.0, 1.0).astype(np.float32)
+        table.validate()
+        return table
+
+    def for_head(self, head: HeadModel, style: int | str = 0) -> LearnedLipSync:
+        """An animator with ``BaselineLipSync``'s call shape: ``.animate(audio, seed=0)``."""
+        return LearnedLipSync(self, head, style)
+
+
+class LearnedLipSync:
+    """A :class:`MotionModel` bound to a head model, interchangeable with ``BaselineLipSync(head)``."""
+
+    def __init__(self, model: MotionModel, head: HeadModel, style: int | str = 0) -> None:
+        self.model, self.head, self.style = model, head, style
+
+    def animate(self, audio: Any, seed: int = 0) -> MotionTable:
+        return self.model.animate(audio, self.head, seed, style=self.style)
+
+
+class AudioInputError(ValueError):
+    """Audio handed to the motion model is not a usable speech waveform."""
+
+
+def as_waveform(audio: Any) -> np.ndarray:
+    """A 16 kHz mono float32 waveform from an array (assumed 16 kHz) or an object with samples + sample rate."""
+    sample_rate = SAMPLE_RATE
+    if isinstance(audio, np.ndarray | torch.Tensor):
+        samples = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio)
+    else:
+        samples = next((getattr(audio, a) for a in ("samples", "waveform", "data") if hasattr(audio, a)), None)
+        rate = next((getattr(audio, a) for a in ("sample_rate", "sr", "rate") if hasattr(audio, a)), None)
+        if samples is None or rate is None:
+            raise AudioInputError(f"audio of type {type(audio).__name__} has no samples/sample_rate attributes")
+        samples, sample_rate = np.asarray(samples), int(rate)
+    if samples.ndim == 2:  # (S, C) or (C, S): mix down along the short axis
+        samples = samples.mean(axis=int(np.argmin(samples.shape)))
+    if samples.ndim != 1 or samples.size == 0:
+        raise AudioInputError(f"audio must be a non-empty mono waveform, got shape {samples.shape}")
+    samples = samples.astype(np.float32)
+    if not np.isfinite(samples).all():
+        raise AudioInputError("audio contains NaN or infinite samples")
+    return resample_to_model_rate(samples, sample_rate)
+
+
+def sample_blinks(n_frames: int, seed: int, mean_interval_s: float = 3.5) -> np.ndarray:
+    """(n_frames, 2) natural blinks: gamma-distributed intervals, ~0.2 s close-open, both eyes together."""
+    rng = np.random.default_rng(seed)
+    blink = np.zeros(n_frames, dtype=np.float32)
+    shape = np.array([0.35, 0.8, 1.0, 0.7, 0.35, 0.1], dtype=np.float32)  # 6 frames = 0.24 s
+    t = rng.uniform(0.3, mean_interval_s) * FPS
+    while t < n_frames:
+        start = int(t)
+        stop = min(start + len(shape), n_frames)
+        blink[start:stop] = np.maximum(blink[start:stop], shape[: stop - start])
+        t += rng.gamma(4.0, mean_interval_s / 4.0) * FPS + len(shape)
+    return np.repeat(blink[:, None], 2, axis=1)
+
+
+class VertexSubsetDeformer(nn.Module):
+    """``head.deform(params)[:, vertex_ids]`` without building the full mesh where the head allows it.
+
+    For linear blendshape heads with ICT's buffers (``neutral``, ``expression_basis``, ``driven_basis``,
+    ``identity_basis``, ``driven_weights``) the bases are sliced to the subset once, which makes the
+    lip-vertex loss ~20x cheaper; other heads fall back to the full :meth:`HeadModel.deform`.
+    Eyeball rotation is ignored on the fast path, so use it for face-surface vertices only.
+    """
+
+    def __init__(self, head: HeadModel, vertex_ids: Tensor) -> None:
+        super().__init__()
+        self.head = head
+        self.register_buffer("vertex_ids", vertex_ids.long().cpu(), persistent=False)
+        names = ("neutral", "expression_basis", "driven_basis", "identity_basis")
+        self.fast = all(hasattr(head, n) for n in names) and hasattr(head, "driven_weights")
+        if self.fast:
+            ids = self.vertex_ids
+            cols = torch.stack([ids * 3, ids * 3 + 1, ids * 3 + 2], -1).reshape(-1)
+            self.register_buffer("neutral", head.neutral[ids].float().clone(), persistent=False)
+            for name in names[1:]:
+                self.register_buffer(name, getattr(head, name)[:, cols].float().clone(), persistent=False)
+
+    def forward(self, params: HeadParams) -> Tensor:
+        if not self.fast:
+            return self.head.deform(params)[:, self.vertex_ids]
+        offsets = params.expression @ self.expression_basis
+        offsets = offsets + self.head.driven_weights(params) @ self.driven_basis
+        offsets = offsets + params.identity @ self.identity_basis
+        return self.neutral + offsets.reshape(params.batch_size, -1, 3)
+
+
+def params_from_values(values: Tensor, columns: list[str], head: HeadModel) -> HeadParams:
+    """(N, len(columns)) motion values in ``columns`` order -> :class:`HeadParams` (missing fields zero)."""
+    index = {c: i for i, c in enumerate(columns)}
+    params = head.neutral_params(values.shape[0], values.device)
+
+    def block(cols: list[str], default: Tensor) -> Tensor:
+        if all(c in index for c in cols):
+            return values[:, [index[c] for c in cols]]
+        return default
+
+    return HeadParams(
+        identity=params.identity,
+        expression=block(expression_columns(head.expression_names), params.expression),
+        jaw=block(JAW_COLUMNS, params.jaw),
+        head_rotation=block(HEAD_ROT_COLUMNS, params.head_rotation),
+        head_translation=block(HEAD_TRANS_COLUMNS, params.head_translation),
+        eye_blink=block(EYE_BLINK_COLUMNS, params.eye_blink),
+        eye_gaze=block(EYE_GAZE_COLUMNS, params.eye_gaze),
+    )
