@@ -11,6 +11,7 @@ the motion-recovery errors against ground truth to MLflow.
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import mlflow
@@ -26,7 +27,7 @@ from portraittalker.data.prepare import ClipInput, collect_corpus_inputs, collec
 from portraittalker.data.recovery import recovery_table, summarise_recovery
 from portraittalker.data.synth import make_synthetic_corpus
 from portraittalker.head import head_from_config
-from portraittalker.io_utils import atomic_path
+from portraittalker.io_utils import atomic_path, write_text_atomic
 from tasks.experiment import log_artifacts, markdown_table, mlflow_run
 from tasks.prepare import map_clips_over_tasks
 
@@ -60,13 +61,15 @@ def synth_flow(params_path: str | None = None) -> str:
 def prepare_flow(params_path: str | None = None) -> str:
     logger = get_run_logger()
     params = load_params(params_path)
-    config = params.prepare.model_copy(update={"head_model": params.head.model, "head_path": params.head.path})
-    out_dir = Path(config.out_dir)
-    inputs = [clip for source in config.inputs for clip in clip_inputs(source)]
-    logger.info("prepare: %d clips from %d sources -> %s", len(inputs), len(config.inputs), out_dir)
+    section = params.prepare
+    config = section.stage_config().model_copy(update={"head_model": params.head.model,
+                                                       "head_path": params.head.path})
+    out_dir = Path(section.out_dir)
+    inputs = [clip for source in section.inputs for clip in clip_inputs(source)]
+    logger.info("prepare: %d clips from %d sources -> %s", len(inputs), len(section.inputs), out_dir)
     with mlflow_run("prepare", params):
         result = prepare_dataset(inputs, out_dir, config, progress=True, source="+".join(
-            s.source for s in config.inputs), map_clips=map_clips_over_tasks)
+            s.source for s in section.inputs), map_clips=map_clips_over_tasks)
         clips = result.clips
         ok = clips[clips["status"] == "ok"]
         metrics = {f"clips_{k}": v for k, v in result.counts.items()}
@@ -77,7 +80,7 @@ def prepare_flow(params_path: str | None = None) -> str:
                             "fit_error_px_max": float(errors.max())})
         metrics.update({f"rejected.{reason}": count for reason, count in result.reasons.items()})
         metrics.update({f"seconds.{k}": v for k, v in result.timings.items()})
-        for source in config.inputs:
+        for source in section.inputs:
             if source.source == "synthetic":
                 recovery = recovery_table(out_dir, source.path, head_from_config(params.head))
                 if len(recovery):
@@ -85,6 +88,7 @@ def prepare_flow(params_path: str | None = None) -> str:
                         recovery.to_parquet(tmp, index=False)
                     metrics.update(summarise_recovery(recovery))
         mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        write_text_atomic(Path("metrics") / "prepare.json", json.dumps(metrics, indent=1, sort_keys=True))
         log_artifacts([out_dir / "clips.parquet", out_dir / "recovery.parquet", out_dir / "previews" / "index.html"],
                       "prepare")
     rows = clips[["clip_id", "status", "reason", "fit_error_px"]].to_dict("records")

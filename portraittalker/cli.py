@@ -133,7 +133,8 @@ def prepare(
 
     try:
         params = load_params(params_path)
-        config = params.prepare.model_copy(update={"head_model": params.head.model, "head_path": params.head.path})
+        config = params.prepare.stage_config().model_copy(
+            update={"head_model": params.head.model, "head_path": params.head.path})
         inputs = []
         for folder in input_path:
             if source == "synthetic":

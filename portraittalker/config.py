@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eval.evaluate import EvalConfig
 from portraittalker.assets import REPO_ROOT
@@ -20,11 +20,22 @@ from portraittalker.data.prepare import PrepareConfig
 from portraittalker.data.synth import SynthCorpusConfig
 from portraittalker.head.flame import FLAMEConfig
 from portraittalker.motion.baseline import BaselineLipSyncConfig
+from portraittalker.motion.train import TrainConfig, train_preset
 from portraittalker.render.diff import DiffRendererConfig
 from portraittalker.render.gl import GLRendererConfig
 from portraittalker.speech import SpeechConfig
 
 DEFAULT_PARAMS_PATH = REPO_ROOT / "params.yaml"
+
+
+def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 class ConfigError(ValueError):
@@ -97,6 +108,10 @@ class PrepareSection(PrepareConfig):
     ])
     out_dir: str = "data/prepared"
 
+    def stage_config(self) -> PrepareConfig:
+        """The stage settings alone: which inputs are listed must not invalidate every clip's cache."""
+        return PrepareConfig.model_validate(self.model_dump(include=set(PrepareConfig.model_fields)))
+
 
 class SynthSection(SynthCorpusConfig):
     """``synth``: the corpus settings plus its size, languages and location."""
@@ -107,6 +122,25 @@ class SynthSection(SynthCorpusConfig):
     clips_per_language: int = Field(6, ge=1)
     image_size: int = Field(512, ge=64)
     seed: int = 0
+
+
+class TrainSection(Section):
+    """``train``: a preset from portraittalker/motion/train.py plus overrides deep-merged onto it."""
+
+    preset: Literal["cpu-small", "gpu"] = "cpu-small"
+    overrides: dict[str, Any] = Field(default_factory=dict)  # e.g. {max_epochs: 10, model: {d_model: 64}}
+    data_dirs: list[str] = Field(default_factory=lambda: ["data/synth", "data/prepared"])
+    out_dir: str = "models/motion"
+    publish_to: str = "portraittalker/motion/default.pt"  # the checkpoint `generate --motion model` uses
+    registered_model: str = "portraittalker-motion"
+
+    def resolved(self) -> TrainConfig:
+        return TrainConfig.model_validate(_deep_merge(train_preset(self.preset).model_dump(), self.overrides))
+
+    @model_validator(mode="after")
+    def _overrides_are_valid(self) -> TrainSection:
+        self.resolved()  # a bad override fails at load time, naming the field
+        return self
 
 
 class EvaluateSection(Section):
@@ -132,6 +166,7 @@ class Params(Section):
     speech: SpeechConfig = SpeechConfig()
     synth: SynthSection = SynthSection()
     prepare: PrepareSection = PrepareSection()
+    train: TrainSection = TrainSection()
     generate: GenerateConfig = GenerateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     evaluate: EvaluateSection = EvaluateSection()
@@ -161,13 +196,3 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
 @cache
 def default_params() -> Params:
     return load_params()
-
-
-def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged

@@ -76,13 +76,22 @@ def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float |
     )
 
 
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "motion" / "default.pt"
+
+
 def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
     """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
     if params.motion.generator == "baseline":
         return BaselineLipSync(head, params.motion.baseline)
     from portraittalker.motion.checkpoint import load_motion_model
 
-    return load_motion_model(checkpoint or params.motion.checkpoint, head=head)
+    path = Path(checkpoint or params.motion.checkpoint or DEFAULT_CHECKPOINT)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"motion-model checkpoint not found: {path}. The default one is built by `dvc repro train` "
+            "(or `make model`); use `--motion baseline` to render without a learned model."
+        )
+    return load_motion_model(path, head=head).for_head(head)
 
 
 def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint: str | None = None) -> MotionTable:

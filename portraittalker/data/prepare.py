@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,8 @@ class PrepareConfig(BaseModel):
     language: str = Field("und", description="language tag for clips without one (BCP-47 / ISO 639)")
     split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
     split_seed: int = 0
+    split_overrides: dict[str, Literal["train", "val", "test"]] = Field(
+        default_factory=dict, description="speaker_id -> split, e.g. to hold out a chosen real speaker")
     max_fit_error_px: float = Field(12.0, gt=0, description="clips fitted worse than this are rejected")
     video_crf: int = Field(18, ge=0, le=51)
     video_preset: str = "veryfast"
@@ -128,6 +131,7 @@ class ClipInput:
     source: str = "folder"
     speaker_id: str = ""
     language: str = ""
+    split: str = ""  # keep a split decided upstream (a synthetic corpus splits by speaker itself)
 
 
 @dataclass
@@ -186,7 +190,7 @@ def collect_corpus_inputs(corpus_dir: str | Path) -> list[ClipInput]:
                            "(make one with `portraittalker synth-corpus`)")
     clips = pd.read_parquet(clips_path)
     ok = clips[clips["status"] == "ok"]
-    return [ClipInput(row.clip_id, corpus_dir / row.video_path, "synthetic", row.speaker_id, row.language)
+    return [ClipInput(row.clip_id, corpus_dir / row.video_path, "synthetic", row.speaker_id, row.language, row.split)
             for row in ok.itertuples()]
 
 
@@ -352,7 +356,7 @@ class PrepareContext:
 def _base_row(clip: ClipInput, config: PrepareConfig, input_hash: str) -> dict:
     return {
         "clip_id": clip.clip_id, "source": clip.source, "speaker_id": clip.speaker_id or speaker_from_clip_id(
-            clip.clip_id), "language": clip.language or config.language, "split": "", "n_frames": 0,
+            clip.clip_id), "language": clip.language or config.language, "split": clip.split, "n_frames": 0,
         "fps": float(config.fps), "duration_s": 0.0, "audio_path": "", "video_path": "", "status": "failed",
         "reason": "", "fit_error_px": math.nan, "input_hash": input_hash, IDENTITY_COLUMN: None,
         CAMERA_COLUMN: "",
@@ -527,7 +531,11 @@ def _finalise_clips(rows: list[dict], config: PrepareConfig) -> pd.DataFrame:
     for column in [*CLIP_COLUMNS, IDENTITY_COLUMN, CAMERA_COLUMN]:
         if column not in clips:
             clips[column] = pd.Series(dtype=object)
+    # Splits are per speaker: a split given upstream or in config.split_overrides wins over the hash.
     splits = assign_splits(clips["speaker_id"].tolist(), config.split_fractions, config.split_seed)
+    given = clips["split"].fillna("") if "split" in clips else pd.Series("", index=clips.index)
+    splits.update({speaker: split for speaker, split in zip(clips["speaker_id"], given, strict=True) if split})
+    splits.update(config.split_overrides)
     clips["split"] = clips["speaker_id"].map(splits).fillna("")
     clips["n_frames"] = clips["n_frames"].fillna(0).astype(np.int64)
     clips["fit_error_px"] = clips["fit_error_px"].astype(np.float64)

@@ -79,8 +79,13 @@ def load_motion_clips(
     prefer_truth: bool = True,
     splits: tuple[str, ...] | None = None,
 ) -> list[MotionClip]:
-    """Every ``ok`` clip (optionally only ``splits``) of every dataset, with targets in ``columns`` order."""
+    """Every ``ok`` clip (optionally only ``splits``) of every dataset, with targets in ``columns`` order.
+
+    A clip id met again in a later dataset is skipped: a synthetic corpus listed before the prepared dataset
+    that re-fitted its videos contributes its exact truth once, not a second, fitted copy.
+    """
     clips: list[MotionClip] = []
+    seen: set[str] = set()
     for data_dir in map(Path, data_dirs):
         clips_path, frames_path, truth_path = (data_dir / n for n in (CLIPS_FILE, FRAMES_FILE, TRUTH_FILE))
         if not clips_path.is_file():
@@ -96,7 +101,8 @@ def load_motion_clips(
                 f"({len(expression_names)} expressions)"
             )
         table = pd.read_parquet(clips_path)
-        table = table[table["status"] == "ok"]
+        table = table[(table["status"] == "ok") & ~table["clip_id"].isin(seen)]
+        seen.update(table["clip_id"])
         if splits is not None:
             table = table[table["split"].isin(splits)]
         if table.empty:
@@ -105,8 +111,9 @@ def load_motion_clips(
         frames = _read_motion(frames_path, columns, wanted) if frames_path.is_file() else {}
         truth = _read_motion(truth_path, columns, wanted) if truth_path.is_file() else {}
         for row in table.itertuples(index=False):
-            synthetic = row.clip_id in truth
-            source = truth if synthetic and (prefer_truth or row.clip_id not in frames) else frames
+            has_truth = row.clip_id in truth
+            synthetic = has_truth or getattr(row, "source", "") == "synthetic"
+            source = truth if has_truth and (prefer_truth or row.clip_id not in frames) else frames
             if row.clip_id not in source:
                 raise MotionDatasetError(f"clip {row.clip_id!r} of {data_dir} has no rows in {FRAMES_FILE}")
             targets = source[row.clip_id]

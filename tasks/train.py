@@ -1,0 +1,33 @@
+"""Prefect tasks for the ``train`` stage: fit the motion model, compare it with the baseline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from eval.motion_metrics import evaluate_generators, summarise_motion_table
+from portraittalker.head import HeadModel
+from portraittalker.motion.baseline import BaselineLipSync, BaselineLipSyncConfig
+from portraittalker.motion.checkpoint import load_motion_model
+from portraittalker.motion.train import TrainConfig, TrainResult, train_motion_model
+
+
+@task(name="train-motion-model", cache_policy=NO_CACHE)
+def train_task(data_dirs: list[Path], out_dir: Path, config: TrainConfig, head: HeadModel) -> TrainResult:
+    # Resumable: train_motion_model continues from out_dir/last.pt when the config is unchanged.
+    return train_motion_model(data_dirs, out_dir, config, progress=True, head=head,
+                              on_epoch_end=lambda epoch, metrics: mlflow.log_metrics(metrics, step=epoch))
+
+
+@task(name="compare-with-baseline", cache_policy=NO_CACHE)
+def compare_task(data_dirs: list[Path], checkpoint: Path, head: HeadModel, baseline: BaselineLipSyncConfig,
+                 split: str = "test") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-clip and summary motion metrics of the model and ``BaselineLipSync`` on held-out speakers."""
+    model = load_motion_model(checkpoint, head=head).for_head(head)
+    generators = {"model": model.animate, "baseline": BaselineLipSync(head, baseline).animate}
+    per_clip = evaluate_generators(data_dirs, generators, head, split=split)
+    return per_clip, summarise_motion_table(per_clip)
