@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -30,7 +31,7 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(error: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {error}")
+    console.print("[red]error:[/red]", escape(str(error)), soft_wrap=True)  # no wrapping: paths stay greppable
     return typer.Exit(code=2)
 
 
