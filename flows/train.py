@@ -62,7 +62,8 @@ def train_flow(params_path: str | None = None, publish: bool = False) -> dict:
         log_artifacts([result.best_checkpoint, out_dir / "motion_eval.parquet", out_dir / "motion_eval.json"],
                       "train")
         model = load_motion_model(result.best_checkpoint, head=head)
-        info = mlflow.pytorch.log_model(model, name="motion_model", registered_model_name=section.registered_model)
+        info = mlflow.pytorch.log_model(model, name="motion_model", registered_model_name=section.registered_model,
+                                        serialization_format="pickle")
         client = MlflowClient()
         version = info.registered_model_version
         client.set_registered_model_alias(section.registered_model, "candidate", version)

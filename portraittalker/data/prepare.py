@@ -116,7 +116,9 @@ class PrepareConfig(BaseModel):
 
     def output_hash(self) -> str:
         """Hash of the settings that change the tables (previews and checkpointing do not)."""
-        relevant = self.model_dump(exclude={"preview", "checkpoint_every", "workers"})
+        # Splits are re-assigned over all rows on every run, so they do not invalidate fitted clips.
+        relevant = self.model_dump(exclude={"preview", "checkpoint_every", "workers", "split_fractions",
+                                            "split_seed", "split_overrides"})
         relevant["fitting"].pop("device", None)
         payload = json.dumps({"v": PREPARE_VERSION, **relevant}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
@@ -600,7 +602,8 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
         old = previous_rows.get(clip.clip_id)
         if old is not None and old["input_hash"] == input_hash and _outputs_present(old, out_dir) and (
                 old["status"] != "ok" or clip.clip_id in previous_frames):
-            slots.append(ClipResult(old.to_dict(), previous_frames.get(clip.clip_id) if old["status"] == "ok"
+            reused_row = {**old.to_dict(), "split": clip.split}  # only an upstream split survives a rerun
+            slots.append(ClipResult(reused_row, previous_frames.get(clip.clip_id) if old["status"] == "ok"
                                     else None))
             reused += 1
         else:
