@@ -112,11 +112,11 @@ def test_video_frames_show_the_ground_truth_motion(corpus, ict_head) -> None:
             vertices = ict_head(motion.to_head_params(ict_head, torch.from_numpy(avatar.identity))).numpy()
         video = list(read_frames(out / "clips" / f"{clip_id}.mp4"))
         for k in (open_frame, closed_frame):
-            same = _psnr(video[k], renderer.render(vertices[k], camera))
-            shifted = [_psnr(video[k], renderer.render(vertices[j], camera)) for j in (k - 3, k + 3)
-                       if 0 <= j < len(video)]
-            assert same > 30.0, (k, same)
-            assert same > max(shifted) + 3.0, (k, same, shifted)
+            # Frame k of the video must match the truth of frame k better than any neighbour's truth.
+            psnr = {j: _psnr(video[k], renderer.render(vertices[j], camera))
+                    for j in range(k - 3, k + 4) if 0 <= j < len(video)}
+            assert psnr[k] > 30.0, (k, psnr)
+            assert max(psnr, key=psnr.get) == k, (k, psnr)
 
 
 def test_resume_skips_and_rebuild_is_deterministic(corpus, tmp_path: Path, ict_head) -> None:
