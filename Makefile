@@ -10,8 +10,9 @@ DEMO_OUT ?= outputs/demo
 DEMO_PROMPT ?= a middle-aged woman with short red hair and green eyes, soft studio lighting, night city street
 APT_PACKAGES := ffmpeg espeak-ng libegl1 libegl-mesa0 libgl1-mesa-dri
 export PYTHONUNBUFFERED := 1
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: setup sysdeps demo test test-fast lint bench eval-report clean
+.PHONY: setup sysdeps demo test test-fast lint bench eval-report model clean
 
 setup: sysdeps $(STAMP)
 
@@ -30,7 +31,8 @@ $(UV):
 
 # Reinstall only when the lock file or the project metadata changed.
 $(STAMP): requirements/requirements.lock pyproject.toml | $(UV)
-	$(UV) venv -q --allow-existing --python 3.11 $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "PortraitTalker needs Python 3.11 or 3.12: set PYTHON=python3.11")'
+	$(UV) venv -q --allow-existing --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV)
 	$(UV) pip sync -q -p $(PY) requirements/requirements.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	touch $(STAMP)
@@ -60,9 +62,16 @@ lint: setup
 eval-report: setup
 	$(PY) -m flows.evaluate --report
 
+# Rebuild the packaged motion model through the DVC pipeline (synth -> prepare -> train; minutes on 2 cores).
+model: setup
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/dvc repro train
+
 bench: setup
 	$(PY) bench/render.py
 	$(PY) bench/generate.py
+	$(PY) bench/motion.py --checkpoint portraittalker/motion/default.pt
+	$(PY) bench/prepare.py
+	$(PY) -m bench.evaluate
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -51,7 +51,8 @@ def test_video_is_aligned_and_the_mouth_moves(two_seconds, small_params, tmp_pat
 
 def test_prompt_changes_the_look(two_seconds, small_params, tmp_path):
     looks = {}
-    for name, prompt in {"pale": "a pale woman with blonde hair", "dark": "a man with dark skin and black hair"}.items():
+    prompts = {"pale": "a pale woman with blonde hair", "dark": "a man with dark skin and black hair"}
+    for name, prompt in prompts.items():
         out = tmp_path / f"{name}.mp4"
         generate_video(prompt, two_seconds, out, small_params, seed=3)
         looks[name] = next(iter(read_frames(out))).astype(np.float32)
