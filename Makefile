@@ -49,6 +49,7 @@ demo: setup
 	  && echo "demo video: $(abspath $(DEMO_OUT))/demo.mp4"
 
 test: setup
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-fast: setup

@@ -24,7 +24,7 @@ from eval.evaluate import check_regressions
 from flows.generate import generate_batch
 from portraittalker.config import load_params
 from tasks.evaluate import evaluate_videos
-from tasks.experiment import log_artifacts, markdown_table, mlflow_run
+from tasks.experiment import log_artifacts, log_metrics, markdown_table, metric_name, mlflow_run
 
 
 @flow(name="evaluate")
@@ -39,11 +39,11 @@ def evaluate_flow(generated: str, reference: str | None = None, out_dir: str | N
     with mlflow_run("evaluate", params, tags={"generated": str(generated), "reference": str(reference)}):
         result = evaluate_videos(generated, reference, output_dir, config.metrics)
         metrics, unavailable = result["metrics"], result["unavailable"]
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
-        mlflow.set_tags({f"unavailable.{k}": str(v)[:250] for k, v in unavailable.items()})
+        log_metrics(metrics)
+        mlflow.set_tags({metric_name(f"unavailable.{k}"): str(v)[:250] for k, v in unavailable.items()})
         log_artifacts([Path(p) for p in result["paths"].values()], "evaluation")
         regressions = check_regressions(metrics, config.thresholds, missing_ok=config.thresholds_missing_ok)
-        mlflow.log_metric("regressions", len(regressions))
+        log_metrics({"regressions": len(regressions)})
     rows = [{"metric": k, "measured": f"{v:.4g}"} for k, v in sorted(metrics.items()) if not k.startswith("view_")]
     rows += [{"metric": k, "measured": f"unavailable: {v}"} for k, v in sorted(unavailable.items())]
     create_markdown_artifact(

@@ -12,7 +12,6 @@ import argparse
 from dataclasses import replace
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
@@ -21,7 +20,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from eval.views import NOVEL_VIEWS
 from portraittalker.batch import read_manifest, write_results_table
 from portraittalker.config import load_params
-from tasks.experiment import log_artifacts, markdown_table, mlflow_run
+from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.generate import generate_job, job_row
 
 RESULTS_FILE = "results.parquet"
@@ -69,13 +68,15 @@ def generate_batch(manifest: str, out_dir: str | None = None, params_path: str |
 
 def _log_batch(table: pd.DataFrame, results_path: Path, log_videos: bool) -> None:
     counts = table["status"].value_counts()
-    mlflow.log_metrics({f"jobs_{status}": int(counts.get(status, 0)) for status in ("ok", "skipped", "failed")})
+    log_metrics({f"jobs_{status}": int(counts.get(status, 0)) for status in ("ok", "skipped", "failed")})
     done = table[table["status"] == "ok"]
+    per_job = {}
     for row in done.to_dict("records"):
-        mlflow.log_metric(f"wall_s.{row['job_id']}", row["wall_s"])
-        mlflow.log_metric(f"realtime_factor.{row['job_id']}", row["duration_s"] / max(row["wall_s"], 1e-9))
+        per_job[f"wall_s.{row['job_id']}"] = row["wall_s"]
+        per_job[f"realtime_factor.{row['job_id']}"] = row["duration_s"] / max(row["wall_s"], 1e-9)
+    log_metrics(per_job)
     if len(done):
-        mlflow.log_metric("mean_realtime_factor", float((done["duration_s"] / done["wall_s"]).mean()))
+        log_metrics({"mean_realtime_factor": float((done["duration_s"] / done["wall_s"]).mean())})
     log_artifacts([results_path], "results")
     if log_videos:
         log_artifacts([Path(p) for p in table.loc[table["status"] == "ok", "video_path"]], "videos")

@@ -14,7 +14,6 @@ import argparse
 import json
 from pathlib import Path
 
-import mlflow
 import numpy as np
 import pandas as pd
 from prefect import flow, get_run_logger
@@ -28,7 +27,7 @@ from portraittalker.data.recovery import recovery_table, summarise_recovery
 from portraittalker.data.synth import make_synthetic_corpus
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
-from tasks.experiment import log_artifacts, markdown_table, mlflow_run
+from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.prepare import map_clips_over_tasks
 
 
@@ -49,7 +48,7 @@ def synth_flow(params_path: str | None = None) -> str:
         result = make_synthetic_corpus(synth.out_dir, synth.languages, synth.clips_per_language, synth.seed,
                                        image_size=synth.image_size, config=synth,
                                        head=head_from_config(params.head))
-        mlflow.log_metrics({"clips": result.n_clips, "rendered": result.n_rendered, "skipped": result.n_skipped,
+        log_metrics({"clips": result.n_clips, "rendered": result.n_rendered, "skipped": result.n_skipped,
                             "failed": result.n_failed, "seconds": result.seconds})
         log_artifacts([Path(synth.out_dir) / "clips.parquet"], "synth")
     get_run_logger().info("synthetic corpus: %d clips (%d failed) in %s", result.n_clips, result.n_failed,
@@ -87,7 +86,7 @@ def prepare_flow(params_path: str | None = None) -> str:
                     with atomic_path(out_dir / "recovery.parquet") as tmp:
                         recovery.to_parquet(tmp, index=False)
                     metrics.update(summarise_recovery(recovery))
-        mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+        log_metrics(metrics)
         write_text_atomic(Path("metrics") / "prepare.json", json.dumps(metrics, indent=1, sort_keys=True))
         log_artifacts([out_dir / "clips.parquet", out_dir / "recovery.parquet", out_dir / "previews" / "index.html"],
                       "prepare")

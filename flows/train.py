@@ -23,7 +23,7 @@ from portraittalker.config import load_params
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
 from portraittalker.motion.checkpoint import load_motion_model
-from tasks.experiment import log_artifacts, markdown_table, mlflow_run
+from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.train import compare_task, train_task
 
 SUMMARY_COLUMNS = ["kind", "language", "method", "n_clips", "lve_mm", "mouth_open_corr", "fdd_mm2", "av_offset_frames"]
@@ -48,17 +48,17 @@ def train_flow(params_path: str | None = None, publish: bool = False) -> dict:
     out_dir = Path(section.out_dir)
     with mlflow_run("train", params):
         result = train_task(data_dirs, out_dir, section.resolved(), head)
-        mlflow.log_metrics({f"best.{k}": v for k, v in result.best_metrics.items()})
-        mlflow.log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
+        log_metrics({f"best.{k}": v for k, v in result.best_metrics.items()})
+        log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
         per_clip, summary = compare_task(data_dirs, result.best_checkpoint, head, params.motion.baseline)
         with atomic_path(out_dir / "motion_eval.parquet") as tmp:
             per_clip.to_parquet(tmp, index=False)
         flat = {f"{r['kind']}.{r['language']}.{r['method']}.{m}": float(r[m]) for r in summary.to_dict("records")
                 for m in ("lve_mm", "mouth_open_corr", "fdd_mm2", "av_offset_frames")}
         write_text_atomic(out_dir / "motion_eval.json", json.dumps(flat, indent=1, sort_keys=True))
-        mlflow.log_metrics({k.replace("@", "_"): v for k, v in flat.items() if v == v})
+        log_metrics(flat)
         real_win = beats_baseline(summary, "real")
-        mlflow.log_metric("beats_baseline_on_real", float(real_win))
+        log_metrics({"beats_baseline_on_real": float(real_win)})
         log_artifacts([result.best_checkpoint, out_dir / "motion_eval.parquet", out_dir / "motion_eval.json"],
                       "train")
         model = load_motion_model(result.best_checkpoint, head=head)

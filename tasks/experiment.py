@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -56,3 +57,18 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
         cells = [str(row.get(c, "")).replace("|", "\\|").replace("\n", " ")[:200] for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+_METRIC_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_\-. :/]")
+
+
+def metric_name(name: str) -> str:
+    """MLflow metric names allow alphanumerics and ``_-. :/`` only; job and view ids may carry ``+`` or ``@``."""
+    return _METRIC_NAME_UNSAFE.sub("_", name)
+
+
+def log_metrics(metrics: dict[str, float], step: int | None = None) -> None:
+    """Log finite numeric metrics under MLflow-safe names."""
+    clean = {metric_name(k): float(v) for k, v in metrics.items() if v is not None and float(v) == float(v)}
+    if clean:
+        mlflow.log_metrics(clean, step=step)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -14,13 +13,14 @@ from portraittalker.head import HeadModel
 from portraittalker.motion.baseline import BaselineLipSync, BaselineLipSyncConfig
 from portraittalker.motion.checkpoint import load_motion_model
 from portraittalker.motion.train import TrainConfig, TrainResult, train_motion_model
+from tasks.experiment import log_metrics
 
 
 @task(name="train-motion-model", cache_policy=NO_CACHE)
 def train_task(data_dirs: list[Path], out_dir: Path, config: TrainConfig, head: HeadModel) -> TrainResult:
     # Resumable: train_motion_model continues from out_dir/last.pt when the config is unchanged.
     return train_motion_model(data_dirs, out_dir, config, progress=True, head=head,
-                              on_epoch_end=lambda epoch, metrics: mlflow.log_metrics(metrics, step=epoch))
+                              on_epoch_end=lambda epoch, metrics: log_metrics(metrics, step=epoch))
 
 
 @task(name="compare-with-baseline", cache_policy=NO_CACHE)
