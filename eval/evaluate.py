@@ -62,7 +62,8 @@ class EvalConfig(BaseModel):
     clip_model: Path | None = Field(None, description="local CLIP model folder; CLIP-T")
     device: str = "cpu"
     max_frames: int | None = Field(None, ge=6, description="evaluate only the first N frames of each video")
-    ok_statuses: list[str] = Field(default_factory=lambda: ["ok"], description="results-table rows to evaluate")
+    # "skipped" = the generate flow found the video up to date: it exists and is scored like a fresh one
+    ok_statuses: list[str] = Field(default_factory=lambda: ["ok", "skipped"], description="results rows to evaluate")
     clip_frames: int = Field(8, ge=1)
     report_strip_videos: int = Field(3, ge=0, description="videos shown as frame strips")
     report_plot_videos: int = Field(3, ge=0, description="videos with mouth/speech plots")

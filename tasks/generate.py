@@ -33,7 +33,7 @@ def job_row(job: Job) -> dict:
 # so Prefect's own input-based cache is switched off: it would not see a changed audio file.
 @task(task_run_name="generate-{job.job_id}", cache_policy=NO_CACHE)
 def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
-    video_path = Path(out_dir) / job.output_name()
+    video_path = (Path(out_dir) / job.output_name()).resolve()  # absolute: the table is read from anywhere
     inputs_hash = job_inputs_hash(job, generation_settings(params))
     row = {**job_row(job), "video_path": str(video_path), "inputs_hash": inputs_hash}
     if is_up_to_date(video_path, inputs_hash):
