@@ -20,13 +20,18 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        if tmp.exists():  # mkstemp makes 0600 files; published outputs get the usual umask-based mode
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(tmp, 0o666 & ~umask)
+        if tmp.exists():
+            apply_default_mode(tmp)
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def apply_default_mode(path: Path) -> None:
+    """mkstemp makes 0600 files; a published output gets the mode a plain open() would give it."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:

@@ -98,13 +98,12 @@ def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint
     return make_motion_generator(params, head, checkpoint).animate(audio, seed=seed)
 
 
-def iter_vertices(motion: MotionTable, head: HeadModel, identity: np.ndarray) -> Iterator[np.ndarray]:
-    """Posed vertices per frame, (V, 3) float32, deformed in chunks to bound memory."""
+def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarray) -> Iterator[np.ndarray]:
+    """Posed vertices, (n ≤ VERTEX_CHUNK, V, 3) float32 per chunk, so memory stays bounded for long audio."""
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
     with torch.inference_mode():
         for start in range(0, len(motion), VERTEX_CHUNK):
-            chunk = _slice_params(head_params, start, start + VERTEX_CHUNK)
-            yield from head(chunk).numpy()
+            yield head(_slice_params(head_params, start, start + VERTEX_CHUNK)).numpy()
 
 
 def _slice_params(head_params, start: int, stop: int):
@@ -148,18 +147,22 @@ def generate_video(
     total = len(motion)
     with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
                      preset=params.video.preset) as writer:
-        vertices = iter_vertices(motion, head, avatar.identity)
-        for index in range(total):
+        chunks = iter_vertex_chunks(motion, head, avatar.identity)
+        done = 0
+        while done < total:
             with timer.stage("deform"):
-                frame_vertices = next(vertices)
-            with timer.stage("render"):
-                frame = renderer.render(frame_vertices, camera)
-                if avatar.film_grain > 0:
-                    frame = apply_film_grain(frame, avatar.film_grain, rng)
-            with timer.stage("encode"):
-                writer.write(frame)
-            if on_frame is not None:
-                on_frame(index + 1, total)
+                chunk = next(chunks)
+            frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
+            for _ in range(len(chunk)):
+                with timer.stage("render"):
+                    frame = next(frames)
+                    if avatar.film_grain > 0:
+                        frame = apply_film_grain(frame, avatar.film_grain, rng)
+                with timer.stage("encode"):
+                    writer.write(frame)
+                done += 1
+                if on_frame is not None:
+                    on_frame(done, total)
         finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
     timer.seconds["encode_finish"] = time.perf_counter() - finish_start
     renderer.release()

@@ -34,6 +34,7 @@ from portraittalker.audio import (
     stderr_tail,
     write_wav,
 )
+from portraittalker.io_utils import apply_default_mode
 
 DEFAULT_FPS = 25
 AUDIO_BITRATE = "128k"
@@ -196,6 +197,7 @@ class VideoWriter:
             if returncode != 0:
                 raise VideoEncodeError(f"ffmpeg failed (exit {returncode}) writing {self.path}: {self._stderr_text()}")
             assert self._tmp_video is not None
+            apply_default_mode(self._tmp_video)
             os.replace(self._tmp_video, self.path)
             self._tmp_video = None
         except BaseException:

@@ -9,6 +9,12 @@ corpus not yet fitted by ``prepare`` (no ``frames.parquet``) is usable with ``pr
 :func:`make_toy_corpus` writes a small dataset directory in the same layout whose "speech" is
 synthesised from the motion (syllable envelopes drive jaw opening, vowel classes drive lip shape),
 for tests and benchmarks that must run without prepared real data.
+
+:class:`AugmentConfig` / :func:`augment_window` perturb training windows so a model trained mostly on
+synthetic (espeak) speech transfers to natural recordings: speed perturbation with the motion
+time-stretched to match, VTLP-style frequency warping, random spectral tilt/EQ/band-limiting,
+light synthetic reverb, additive noise and gain. Every draw comes from the caller's generator, so
+training stays deterministic per seed, and no step moves speech in time relative to the motion.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
+from pydantic import BaseModel, Field
 
 from portraittalker.data.tables import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
 from portraittalker.head.base import HeadModel
@@ -65,10 +72,7 @@ def load_wave(path: str | Path) -> np.ndarray:
 
 
 def fit_wave(wave: np.ndarray, n_frames: int) -> np.ndarray:
-    n_samples = n_frames * SAMPLES_PER_FRAME
-    if len(wave) >= n_samples:
-        return np.ascontiguousarray(wave[:n_samples])
-    return np.pad(wave, (0, n_samples - len(wave)))
+    return fit_length(wave, n_frames * SAMPLES_PER_FRAME)
 
 
 def load_motion_clips(
@@ -245,3 +249,157 @@ def make_toy_corpus(
         with atomic_path(out / name) as tmp:
             pq.write_table(arrow, tmp)
     return out
+
+
+# --- train-time augmentation ------------------------------------------------------------------------
+
+
+class AugmentConfig(BaseModel):
+    """Train-time speech augmentation (each window independently; probabilities per window)."""
+
+    enabled: bool = False
+    # Speed perturbation (Ko et al., 2015): tempo, pitch and formants scale together; motion is stretched too.
+    speed_prob: float = Field(0.6, ge=0, le=1)
+    speed_range: tuple[float, float] = (0.88, 1.12)
+    # VTLP (Jaitly & Hinton, 2013): warp the frequency axis by alpha, shifting formants without a tempo change.
+    vtlp_prob: float = Field(0.6, ge=0, le=1)
+    vtlp_range: tuple[float, float] = (0.88, 1.12)
+    # Channel: spectral tilt around 1 kHz (dB/octave), random peaking bands and band-limiting (phone/cheap mic).
+    tilt_db_per_octave: float = Field(4.0, ge=0)
+    eq_bands: int = Field(3, ge=0)
+    eq_db: float = Field(6.0, ge=0)
+    band_limit_prob: float = Field(0.3, ge=0, le=1)
+    # Room: an exponentially decaying noise impulse response whose direct path stays at lag 0.
+    reverb_prob: float = Field(0.3, ge=0, le=1)
+    rt60_range_s: tuple[float, float] = (0.1, 0.5)
+    # Additive white-to-pink noise at a random SNR (dB).
+    noise_prob: float = Field(0.5, ge=0, le=1)
+    snr_range_db: tuple[float, float] = (10.0, 40.0)
+    gain_db: float = Field(10.0, ge=0)  # uniform +-gain_db
+
+
+_STFT_FFT, _STFT_HOP = 512, 128
+
+
+def time_stretch(wave: np.ndarray, targets: np.ndarray, out_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """Resample a (n*640,) window and its (n, D) motion to ``out_frames`` frames (speed factor n/out_frames).
+
+    The wave is resampled band-limited (pitch and formants move with the tempo, as in Kaldi's speed
+    perturbation); the motion is linearly interpolated at the output frame centres, so audio and motion
+    stay on one clock.
+    """
+    from scipy.signal import resample
+
+    n_frames = len(targets)
+    if len(wave) != n_frames * SAMPLES_PER_FRAME:
+        raise ValueError(f"wave has {len(wave)} samples, expected {n_frames} frames * {SAMPLES_PER_FRAME}")
+    if out_frames < 1:
+        raise ValueError(f"out_frames must be >= 1, got {out_frames}")
+    if out_frames == n_frames:
+        return wave, targets
+    new_wave = resample(wave.astype(np.float64), out_frames * SAMPLES_PER_FRAME).astype(np.float32)
+    speed = n_frames / out_frames
+    source_t = np.clip((np.arange(out_frames) + 0.5) * speed - 0.5, 0, n_frames - 1)
+    frame_t = np.arange(n_frames)
+    new_targets = np.stack([np.interp(source_t, frame_t, targets[:, d]) for d in range(targets.shape[1])], axis=1)
+    return new_wave, new_targets.astype(np.float32)
+
+
+def _vtlp_source_bins(n_bins: int, alpha: float) -> np.ndarray:
+    """Source frequency (in bins) for each output bin under VTLP warping f -> alpha*f, Nyquist fixed.
+
+    Piecewise linear as in Jaitly & Hinton: scale by alpha up to a boundary, then a line to Nyquist.
+    """
+    nyquist = n_bins - 1
+    boundary = 0.8 * nyquist * min(alpha, 1.0) / alpha  # source frequency where the straight scaling ends
+    out = np.arange(n_bins, dtype=np.float64)
+    warped_boundary = alpha * boundary
+    below = out <= warped_boundary
+    source = np.empty(n_bins)
+    source[below] = out[below] / alpha
+    source[~below] = boundary + (out[~below] - warped_boundary) * (nyquist - boundary) / (nyquist - warped_boundary)
+    return np.clip(source, 0, nyquist)
+
+
+def _channel_gain(freqs_hz: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """A random smooth magnitude response: tilt + peaking bands + optional band-limiting."""
+    octaves = np.log2(np.maximum(freqs_hz, 20.0) / 1000.0)
+    gain_db = rng.uniform(-config.tilt_db_per_octave, config.tilt_db_per_octave) * octaves
+    for _ in range(config.eq_bands):
+        centre = rng.uniform(np.log2(150 / 1000), np.log2(6000 / 1000))
+        width = rng.uniform(0.3, 1.5)  # octaves
+        gain_db = gain_db + rng.uniform(-config.eq_db, config.eq_db) * np.exp(-0.5 * ((octaves - centre) / width) ** 2)
+    gain = 10.0 ** (gain_db / 20.0)
+    if rng.random() < config.band_limit_prob:
+        high_cut, low_cut = rng.uniform(3400, 7500), rng.uniform(60, 300)
+        gain = gain / np.sqrt(1 + (freqs_hz / high_cut) ** 8) / np.sqrt(1 + (low_cut / np.maximum(freqs_hz, 1)) ** 4)
+    return gain
+
+
+def _spectral_augment(wave: np.ndarray, config: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """VTLP warp and channel colouring in the STFT domain, resynthesised with the original length."""
+    from scipy.signal import istft, stft
+
+    _, _, spec = stft(wave, fs=SAMPLE_RATE, nperseg=_STFT_FFT, noverlap=_STFT_FFT - _STFT_HOP, boundary="even")
+    n_bins = spec.shape[0]
+    if rng.random() < config.vtlp_prob:
+        source = _vtlp_source_bins(n_bins, float(rng.uniform(*config.vtlp_range)))
+        low = np.floor(source).astype(int)
+        high = np.minimum(low + 1, n_bins - 1)
+        frac = (source - low)[:, None]
+        # Interpolate magnitudes; take the phase of the nearer source bin (phases do not interpolate).
+        magnitude = (1 - frac) * np.abs(spec[low]) + frac * np.abs(spec[high])
+        phase = np.angle(spec[np.where(frac[:, 0] < 0.5, low, high)])
+        spec = magnitude * np.exp(1j * phase)
+    spec = spec * _channel_gain(np.linspace(0, SAMPLE_RATE / 2, n_bins), config, rng)[:, None]
+    _, out = istft(spec, fs=SAMPLE_RATE, nperseg=_STFT_FFT, noverlap=_STFT_FFT - _STFT_HOP, boundary=True)
+    return fit_length(out, len(wave))
+
+
+def fit_length(wave: np.ndarray, n_samples: int) -> np.ndarray:
+    if len(wave) >= n_samples:
+        return np.ascontiguousarray(wave[:n_samples])
+    return np.pad(wave, (0, n_samples - len(wave)))
+
+
+def _reverb(wave: np.ndarray, rt60_s: float, rng: np.random.Generator) -> np.ndarray:
+    from scipy.signal import fftconvolve
+
+    length = int(rt60_s * SAMPLE_RATE)
+    t = np.arange(length) / SAMPLE_RATE
+    impulse = rng.normal(0, 1, length) * np.exp(-6.9 * t / rt60_s)  # -60 dB at rt60
+    impulse[0] = 0.0
+    impulse *= rng.uniform(0.1, 0.5) / (np.sqrt((impulse ** 2).sum()) + 1e-9)  # reverberant-to-direct ratio
+    impulse[0] = 1.0  # the direct path at lag 0: speech does not move relative to the motion
+    return fftconvolve(wave, impulse)[: len(wave)]
+
+
+def _noise(n_samples: int, rng: np.random.Generator) -> np.ndarray:
+    """White-to-pink noise: a random spectral slope between 0 (white) and -3 dB/octave (pink)."""
+    spectrum = np.fft.rfft(rng.normal(0, 1, n_samples))
+    freqs = np.fft.rfftfreq(n_samples, 1 / SAMPLE_RATE)
+    spectrum *= np.maximum(freqs, 20.0) ** (-0.5 * rng.uniform(0, 1))
+    noise = np.fft.irfft(spectrum, n_samples)
+    return noise / (noise.std() + 1e-12)
+
+
+def augment_window(
+    wave: np.ndarray, targets: np.ndarray, config: AugmentConfig, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """One augmented training window: (n*640,) wave + (n, D) motion -> possibly time-stretched copies.
+
+    Speed perturbation returns ``round(n / speed)`` frames (callers pad or crop); every other step keeps
+    the length and the audio-motion alignment.
+    """
+    if rng.random() < config.speed_prob:
+        speed = float(rng.uniform(*config.speed_range))
+        wave, targets = time_stretch(wave, targets, max(1, round(len(targets) / speed)))
+    out = _spectral_augment(wave.astype(np.float64), config, rng)
+    if rng.random() < config.reverb_prob:
+        out = _reverb(out, float(rng.uniform(*config.rt60_range_s)), rng)
+    if rng.random() < config.noise_prob:
+        rms = np.sqrt(np.mean(out ** 2)) + 1e-9
+        snr_db = rng.uniform(*config.snr_range_db)
+        out = out + _noise(len(out), rng) * rms * 10.0 ** (-snr_db / 20.0)
+    out = out * 10.0 ** (rng.uniform(-config.gain_db, config.gain_db) / 20.0)
+    return out.astype(np.float32), targets

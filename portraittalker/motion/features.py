@@ -48,6 +48,10 @@ class FrontEndConfig(BaseModel):
     f_min: float = 55.0
     f_max: float = 7600.0
     conv_channels: int = Field(128, ge=8)
+    # Per-utterance normalisation of the log-mel: "utterance" = one mean/std over all bins and frames (removes
+    # gain); "per_bin" = cepstral-style mean/variance normalisation of every mel bin over time, which also
+    # removes the fixed channel colour (microphone, room EQ, a synthetic voice's spectral tilt).
+    normalise: Literal["utterance", "per_bin"] = "utterance"
     # Pretrained encoder (kind wav2vec2/hubert): a local directory written by save_pretrained.
     pretrained_path: str | None = None
     finetune_top_layers: int = Field(0, ge=0)
@@ -133,6 +137,7 @@ class MelFrontEnd(nn.Module):
     def __init__(self, config: FrontEndConfig, out_dim: int) -> None:
         super().__init__()
         self.logmel = LogMel(config)
+        self.norm_dims = (1, 2) if config.normalise == "utterance" else (1,)
         self.hops_per_frame = SAMPLES_PER_FRAME // config.hop_length
         layers: list[nn.Module] = []
         channels = config.n_mels
@@ -145,8 +150,8 @@ class MelFrontEnd(nn.Module):
     def forward(self, wave: Tensor, n_frames: int) -> Tensor:
         wave = _pad_to(wave, n_frames * SAMPLES_PER_FRAME)
         mel = self.logmel(wave)  # (B, 4T, n_mels)
-        # Per-utterance mean/variance normalisation makes the model insensitive to recording gain.
-        mel = (mel - mel.mean(dim=(1, 2), keepdim=True)) / (mel.std(dim=(1, 2), keepdim=True) + 1e-5)
+        # Per-utterance mean/variance normalisation makes the model insensitive to gain (and, per bin, channel).
+        mel = (mel - mel.mean(dim=self.norm_dims, keepdim=True)) / (mel.std(dim=self.norm_dims, keepdim=True) + 1e-5)
         return self.convs(mel.transpose(1, 2)).transpose(1, 2)[:, :n_frames]
 
 
