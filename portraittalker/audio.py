@@ -134,14 +134,19 @@ def stderr_tail(stderr: bytes | str, limit: int = STDERR_TAIL_CHARS) -> str:
     return text if len(text) <= limit else "…" + text[-limit:]
 
 
-def probe_streams(path: Path) -> list[dict]:
-    """ffprobe's stream list for ``path``; :class:`AudioDecodeError` if it is not a media file."""
+def run_ffprobe(path: Path) -> subprocess.CompletedProcess[bytes]:
+    """ffprobe's JSON listing of streams and format; the caller decides what a failure means."""
     ffprobe = require_tool("ffprobe", "ffmpeg")
-    result = subprocess.run(
+    return subprocess.run(
         [ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
         capture_output=True,
         check=False,
     )
+
+
+def probe_streams(path: Path) -> list[dict]:
+    """ffprobe's stream list for ``path``; :class:`AudioDecodeError` if it is not a media file."""
+    result = run_ffprobe(path)
     if result.returncode != 0:
         raise AudioDecodeError(f"{path}: not a media file ffmpeg can read ({stderr_tail(result.stderr)})")
     return json.loads(result.stdout or b"{}").get("streams", [])

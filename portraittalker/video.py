@@ -31,6 +31,7 @@ from portraittalker.audio import (
     DEFAULT_SAMPLE_RATE,
     Audio,
     require_tool,
+    run_ffprobe,
     stderr_tail,
     write_wav,
 )
@@ -254,12 +255,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     path = Path(path)
     if not path.is_file():
         raise VideoFileNotFound(f"video file not found: {path}")
-    ffprobe = require_tool("ffprobe", "ffmpeg")
-    result = subprocess.run(
-        [ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        check=False,
-    )
+    result = run_ffprobe(path)
     if result.returncode != 0:
         raise VideoDecodeError(f"{path}: not a video ffprobe can read ({stderr_tail(result.stderr)})")
     data = json.loads(result.stdout or b"{}")
