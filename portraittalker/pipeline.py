@@ -103,15 +103,7 @@ def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarra
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
     with torch.inference_mode():
         for start in range(0, len(motion), VERTEX_CHUNK):
-            yield head(_slice_params(head_params, start, start + VERTEX_CHUNK)).numpy()
-
-
-def _slice_params(head_params, start: int, stop: int):
-    from dataclasses import fields, replace
-
-    return replace(head_params, **{
-        f.name: getattr(head_params, f.name)[start:stop] for f in fields(head_params) if f.name != "identity"
-    })
+            yield head(head_params.frames(start, start + VERTEX_CHUNK)).numpy()
 
 
 def generate_video(

@@ -71,3 +71,11 @@ def test_data_and_training_flows(prefect_harness, tmp_path, shared_dir, monkeypa
     assert set(runs["tags.stage"]) == {"synth", "prepare", "train"}
     version = MlflowClient().get_model_version_by_alias("portraittalker-motion", "candidate")
     assert int(version.version) == 1
+
+    # Changed training params: the stage starts over rather than failing on the old resumable checkpoint.
+    params["train"]["overrides"]["max_epochs"] = 1
+    params_path.write_text(yaml.safe_dump(params))
+    train_flow(str(params_path))
+    assert (tmp_path / "model" / "last.stale.pt").is_file()
+    version = MlflowClient().get_model_version_by_alias("portraittalker-motion", "candidate")
+    assert int(version.version) == 2

@@ -92,3 +92,11 @@ def test_missing_asset_message_names_file_and_command(tmp_path, monkeypatch):
     monkeypatch.setattr(assets, "asset_search_dirs", lambda: [tmp_path])
     with pytest.raises(assets.AssetMissingError, match=r"ict_facekit_light\.npz.*assets pull ict-facekit"):
         assets.find_asset(assets.ICT_FACEKIT)
+
+
+def test_head_params_frames_slices_per_frame_fields(ict_head):
+    params = ict_head.neutral_params(10)
+    params.jaw[:, 0] = torch.arange(10, dtype=torch.float32)
+    part = params.frames(3, 6)
+    assert part.batch_size == 3 and part.identity.shape == (1, ict_head.n_identity)
+    assert part.jaw[:, 0].tolist() == [3.0, 4.0, 5.0]

@@ -38,6 +38,13 @@ class HeadParams:
     def to(self, device: torch.device | str) -> HeadParams:
         return HeadParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
 
+    def frames(self, start: int, stop: int) -> HeadParams:
+        """Frames ``start:stop`` of every per-frame field; a shared (1, k) identity is kept as is."""
+        return HeadParams(**{
+            f.name: getattr(self, f.name) if f.name == "identity" and self.identity.shape[0] == 1
+            else getattr(self, f.name)[start:stop] for f in fields(self)
+        })
+
     def detach(self) -> HeadParams:
         return HeadParams(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
 
