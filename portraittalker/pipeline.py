@@ -79,13 +79,18 @@ def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float |
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "motion" / "default.pt"
 
 
+def motion_checkpoint_path(params: Params, checkpoint: str | None = None) -> Path:
+    """The checkpoint ``--motion model`` loads: the given one, params.yaml's, else the packaged default."""
+    return Path(checkpoint or params.motion.checkpoint or DEFAULT_CHECKPOINT)
+
+
 def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
     """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
     if params.motion.generator == "baseline":
         return BaselineLipSync(head, params.motion.baseline)
     from portraittalker.motion.checkpoint import load_motion_model
 
-    path = Path(checkpoint or params.motion.checkpoint or DEFAULT_CHECKPOINT)
+    path = motion_checkpoint_path(params, checkpoint)
     if not path.is_file():
         raise FileNotFoundError(
             f"motion-model checkpoint not found: {path}. The default one is built by `dvc repro train` "

@@ -12,13 +12,17 @@ from prefect.cache_policies import NO_CACHE
 from eval.views import view_name
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
-from portraittalker.io_utils import write_text_atomic
-from portraittalker.pipeline import generate_video
+from portraittalker.io_utils import file_sha256, write_text_atomic
+from portraittalker.pipeline import generate_video, motion_checkpoint_path
 
 
 def generation_settings(params: Params) -> dict:
     """The params a generated video depends on (its cache key besides the job itself)."""
-    return params.model_dump(mode="json", include={"head", "audio", "render", "video", "motion", "designer"})
+    settings = params.model_dump(mode="json", include={"head", "audio", "render", "video", "motion", "designer"})
+    checkpoint = motion_checkpoint_path(params)
+    if params.motion.generator == "model" and checkpoint.is_file():  # retraining changes the videos
+        settings["motion_checkpoint_sha256"] = file_sha256(checkpoint)
+    return settings
 
 
 def job_row(job: Job) -> dict:

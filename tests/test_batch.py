@@ -64,3 +64,17 @@ def test_up_to_date_needs_video_and_matching_sidecar(tmp_path):
     assert is_up_to_date(video, "h") and not is_up_to_date(video, "other")
     sidecar_path(video).write_text("{broken")
     assert not is_up_to_date(video, "h")
+
+
+def test_generation_settings_follow_the_motion_checkpoint(tmp_path):
+    from portraittalker.config import load_params
+    from tasks.generate import generation_settings
+
+    checkpoint = tmp_path / "motion.pt"
+    checkpoint.write_bytes(b"weights v1")
+    params = load_params(overrides={"motion": {"generator": "model", "checkpoint": str(checkpoint)}})
+    first = generation_settings(params)
+    checkpoint.write_bytes(b"weights v2")  # retrained in place: the same path, new videos
+    assert generation_settings(params) != first
+    baseline = load_params(overrides={"motion": {"generator": "baseline", "checkpoint": str(checkpoint)}})
+    assert "motion_checkpoint_sha256" not in generation_settings(baseline)
