@@ -23,6 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 from eval.evaluate import check_regressions
 from flows.generate import generate_batch
 from portraittalker.config import load_params
+from portraittalker.io_utils import write_text_atomic
 from tasks.evaluate import evaluate_videos
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, metric_name, mlflow_run
 
@@ -63,7 +64,10 @@ def eval_report(params_path: str | None = None) -> dict:
     params = load_params(params_path)
     config = params.evaluate
     results = generate_batch(config.manifest, config.generate_dir, params_path, novel_views=config.novel_views)
-    return evaluate_flow(results, config.reference, config.out_dir, params_path)
+    outcome = evaluate_flow(results, config.reference, config.out_dir, params_path)
+    # Tracked in git (DVC metrics), so `dvc metrics diff` compares benchmark reruns across commits.
+    write_text_atomic(Path("metrics") / "evaluate.json", json.dumps(outcome["metrics"], indent=1, sort_keys=True))
+    return outcome
 
 
 def main(argv: list[str] | None = None) -> None:
