@@ -43,7 +43,7 @@ PER_VIDEO_METRICS: dict[str, str] = {
     "av_offset_frames": "zero", "av_sync_confidence": "higher",
     "mouth_corr": "higher", "lmd_mouth": "lower", "lmd_face": "lower", "adfd": "higher",
     "jitter": "lower", "blink_rate_per_min": "info", "identity_drift": "lower",
-    "psnr": "higher", "ssim": "higher", "clip_t": "higher",
+    "psnr": "higher", "ssim": "higher", "lpips": "lower", "clip_t": "higher",
 }
 DATASET_METRICS = ("fid", "kid", "kid_std")
 REPORTED_HDTF = {  # the PortraitTalker paper's HDTF table (reported, not measured here)
@@ -60,6 +60,8 @@ class EvalConfig(BaseModel):
     syncnet_weights: Path | None = Field(None, description="syncnet_v2.model; LSE-C/D unavailable without")
     inception_weights: Path | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; FID/KID")
     clip_model: Path | None = Field(None, description="local CLIP model folder; CLIP-T")
+    lpips_backbone_weights: Path | None = Field(None, description="torchvision alexnet-owt-7be5be79.pth; LPIPS")
+    lpips_linear_weights: Path | None = Field(None, description="lpips package weights/v0.1/alex.pth; LPIPS")
     device: str = "cpu"
     max_frames: int | None = Field(None, ge=6, description="evaluate only the first N frames of each video")
     # "skipped" = the generate flow found the video up to date: it exists and is scored like a fresh one
@@ -191,6 +193,7 @@ class _Models:
         self.inception = self._load("fid", config.inception_weights,
                                     "--inception-weights (pt_inception-2015-12-05-6726825d.pth)", _load_inception)
         self.clip = self._load("clip_t", config.clip_model, "--clip (local CLIP model folder)", _load_clip)
+        self.lpips = self._load_lpips()
 
     def _load(self, family: str, path: Path | None, option: str, loader: Callable[[Path, str], Any]) -> Any:
         if path is None:
@@ -200,6 +203,20 @@ class _Models:
             return loader(Path(path), self.config.device)
         except EvalInputError as error:
             self.reasons[family] = str(error)
+            return None
+
+    def _load_lpips(self) -> Any:
+        # Two files (backbone + linear heads), so it does not fit the one-path ``_load``.
+        from eval.lpips import load_lpips, missing_weights_reason
+
+        backbone, linear = self.config.lpips_backbone_weights, self.config.lpips_linear_weights
+        if backbone is None or linear is None:
+            self.reasons["lpips"] = missing_weights_reason(backbone, linear)
+            return None
+        try:
+            return load_lpips(backbone, linear, self.config.device)
+        except EvalInputError as error:
+            self.reasons["lpips"] = str(error)
             return None
 
 
@@ -296,7 +313,7 @@ def evaluate_video(item: VideoItem, reference_path: Path | None, models: _Models
 
     _attempt(result, ("clip_t",), clip)
 
-    reference_names = ("mouth_corr", "lmd_mouth", "lmd_face", "adfd", "psnr", "ssim")
+    reference_names = ("mouth_corr", "lmd_mouth", "lmd_face", "adfd", "psnr", "ssim", "lpips")
     if reference_path is None:
         for name in reference_names:
             result.unavailable[name] = "no reference video for this job"
@@ -314,6 +331,16 @@ def evaluate_video(item: VideoItem, reference_path: Path | None, models: _Models
                     "ssim": image_metrics.ssim(frames[:n], ref_frames[:n])}
 
         _attempt(result, ("psnr", "ssim"), pixels)
+
+        def perceptual() -> float:
+            from eval.lpips import lpips
+
+            if models.lpips is None:
+                raise MetricUnavailable(models.reasons["lpips"])
+            n = image_metrics.check_frame_aligned(frames, ref_frames)
+            return lpips(models.lpips, frames[:n], ref_frames[:n])
+
+        _attempt(result, ("lpips",), perceptual)
 
     if models.inception is not None:
         from eval.fid import inception_features, sample_frames

@@ -32,7 +32,8 @@ METRIC_LABELS = {
     "mouth_corr": "Mouth-opening correlation with reference", "lmd_mouth": "LMD mouth (px @256)",
     "lmd_face": "LMD face (px @256)", "adfd": "ADFD (ours, see docs)", "jitter": "Landmark jitter (IOD units)",
     "blink_rate_per_min": "Blinks per minute", "identity_drift": "Identity shape drift (IOD units)",
-    "psnr": "PSNR (dB)", "ssim": "SSIM", "clip_t": "CLIP-T (cosine)", "fid": "FID", "kid": "KID",
+    "psnr": "PSNR (dB)", "ssim": "SSIM", "lpips": "LPIPS (AlexNet v0.1)", "clip_t": "CLIP-T (cosine)",
+    "fid": "FID", "kid": "KID",
 }
 
 

@@ -225,15 +225,18 @@ def evaluate(
     syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model for LSE-C/LSE-D")] = None,
     inception_weights: Annotated[Path | None, typer.Option(help="pt_inception-2015-12-05 weights for FID")] = None,
     clip: Annotated[Path | None, typer.Option("--clip", help="Local CLIP model folder for CLIP-T")] = None,
+    lpips_backbone: Annotated[Path | None, typer.Option(help="alexnet-owt-7be5be79.pth for LPIPS")] = None,
+    lpips_linear: Annotated[Path | None, typer.Option(help="lpips weights/v0.1/alex.pth for LPIPS")] = None,
     params_path: ParamsOption = None,
 ) -> None:
-    """Score generated videos: LSE-C/D, FID/KID, landmark metrics, sync offset, CLIP-T; writes an HTML report."""
+    """Score generated videos: LSE-C/D, FID/KID, LPIPS, landmark metrics, sync offset, CLIP-T; writes an HTML report."""
     from eval.evaluate import evaluate as run_evaluation
     from portraittalker.config import load_params
 
     try:
         config = load_params(params_path).evaluate.metrics
-        updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip}
+        updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip,
+                   "lpips_backbone_weights": lpips_backbone, "lpips_linear_weights": lpips_linear}
         config = config.model_copy(update={k: v for k, v in updates.items() if v is not None})
         result = run_evaluation(generated, reference, out, config)
     except (ValueError, FileNotFoundError, RuntimeError) as error:
