@@ -26,6 +26,25 @@ class WeightsError(EvalInputError):
     """A user-supplied weights file is missing or does not have the expected format."""
 
 
+def read_state_dict(path: str | Path, what: str, how_to_get: str) -> dict:
+    """A weights file as a state dict via ``torch.load(weights_only=True)`` (no arbitrary unpickling).
+
+    Raises :class:`WeightsError` naming the file: missing (with where to get it), unloadable, or not a dict.
+    """
+    import torch  # only metrics that need weights pay for the import
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{what} not found: {path}. To get them, {how_to_get}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise WeightsError(f"{path}: not a {what} state dict loadable with weights_only=True ({error})") from error
+    if not isinstance(state, dict):
+        raise WeightsError(f"{path}: expected a state dict ({what}), got {type(state).__name__}")
+    return state
+
+
 class MetricUnavailable(RuntimeError):  # noqa: N818 - reads as a state, not a failure
     """A metric cannot be computed for a documented reason (missing weights, no face, no reference...).
 

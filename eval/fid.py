@@ -23,7 +23,7 @@ from pydantic import BaseModel, Field
 from scipy import linalg
 from torch import nn
 
-from eval.common import WeightsError, interpolate_nans
+from eval.common import WeightsError, interpolate_nans, read_state_dict
 
 INCEPTION_HOW_TO_GET = (
     "download pt_inception-2015-12-05-6726825d.pth from "
@@ -188,14 +188,7 @@ class FIDInceptionV3(nn.Module):
 def load_inception(path: str | Path, device: str = "cpu") -> FIDInceptionV3:
     """Load pytorch-fid's ``pt_inception-2015-12-05-6726825d.pth`` (weights_only) into the FID network."""
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"Inception weights not found: {path}. To get them, {INCEPTION_HOW_TO_GET}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsError(f"{path}: not a state dict loadable with weights_only=True ({error})") from error
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: expected a state dict, got {type(state).__name__}")
+    state = read_state_dict(path, "Inception weights", INCEPTION_HOW_TO_GET)
     state = {k: v for k, v in state.items() if not k.startswith(("fc.", "AuxLogits."))}
     model = FIDInceptionV3()
     own = model.state_dict()

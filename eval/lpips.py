@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from eval.common import MetricUnavailable, WeightsError
+from eval.common import MetricUnavailable, WeightsError, read_state_dict
 
 BACKBONE_HOW_TO_GET = (
     "download torchvision's AlexNet weights alexnet-owt-7be5be79.pth from "
@@ -103,18 +103,6 @@ class LPIPSAlex(nn.Module):
         return total
 
 
-def _read_state(path: Path, what: str, how_to_get: str) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise WeightsError(f"{what} not found: {path}. To get them, {how_to_get}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsError(f"{path}: not a state dict loadable with weights_only=True ({error})") from error
-    if not isinstance(state, dict):
-        raise WeightsError(f"{path}: expected a state dict ({what}), got {type(state).__name__}")
-    return state
-
-
 def _check_keys(path: Path, what: str, state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
     missing = sorted(set(expected) - set(state))
     unknown = sorted(set(state) - set(expected))
@@ -131,11 +119,11 @@ def load_lpips(backbone_path: str | Path, linear_path: str | Path, device: str =
     backbone_path, linear_path = Path(backbone_path), Path(linear_path)
     model = LPIPSAlex()
     own = model.state_dict()
-    backbone = _read_state(backbone_path, "AlexNet backbone weights", BACKBONE_HOW_TO_GET)
+    backbone = read_state_dict(backbone_path, "AlexNet backbone weights", BACKBONE_HOW_TO_GET)
     backbone = {k: v for k, v in backbone.items() if not k.startswith("classifier.")}
     _check_keys(backbone_path, "torchvision AlexNet weights", backbone,
                 {k: v for k, v in own.items() if k.startswith("features.")})
-    linear = _read_state(linear_path, "LPIPS linear weights", LINEAR_HOW_TO_GET)
+    linear = read_state_dict(linear_path, "LPIPS linear weights", LINEAR_HOW_TO_GET)
     _check_keys(linear_path, "lpips v0.1 alex.pth linear weights", linear,
                 {k: v for k, v in own.items() if k.startswith("lin")})
     model.load_state_dict({**backbone, **linear})

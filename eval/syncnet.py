@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from eval.common import WeightsError
+from eval.common import WeightsError, read_state_dict
 
 SYNCNET_HOW_TO_GET = (
     "download syncnet_v2.model with joonson/syncnet_python's download_model.sh "
@@ -77,13 +77,8 @@ def load_syncnet(path: str | Path, device: str = "cpu") -> SyncNet:
     ``num_batches_tracked`` counters (absent from old checkpoints, unused in eval) may be missing.
     """
     path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"SyncNet weights not found: {path}. To get them, {SYNCNET_HOW_TO_GET}")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise WeightsError(f"{path}: not a SyncNet state dict loadable with weights_only=True ({error})") from error
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+    state = read_state_dict(path, "SyncNet weights", SYNCNET_HOW_TO_GET)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise WeightsError(f"{path}: expected a dict of tensors (syncnet_v2.model format), got {type(state).__name__}")
     embedding_dim = int(state["netfcaud.3.weight"].shape[0]) if "netfcaud.3.weight" in state else 1024
     model = SyncNet(embedding_dim)
