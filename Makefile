@@ -11,6 +11,8 @@ DEMO_PROMPT ?= a middle-aged woman with short red hair and green eyes, soft stud
 APT_PACKAGES := ffmpeg espeak-ng libegl1 libegl-mesa0 libgl1-mesa-dri
 export PYTHONUNBUFFERED := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# The ephemeral Prefect server can take > 20 s to start on 2 busy cores.
+export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
 .PHONY: setup sysdeps demo test test-fast lint bench eval-report model clean
 

@@ -2,6 +2,7 @@
 
     python -m flows.train            # params.yaml `train` -> models/motion/{best,last}.pt, motion_eval.*
     python -m flows.train --publish  # also copy best.pt to the packaged default checkpoint
+    python -m flows.train features   # only encode the clips into the speech-feature cache (DVC stage `features`)
 
 Logs per-epoch metrics, the best checkpoint (``mlflow.pytorch``, registered with the alias ``candidate``;
 ``champion`` when it beats the baseline on held-out real clips) and the model-vs-baseline table to MLflow.
@@ -23,8 +24,9 @@ from portraittalker.config import load_params
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
 from portraittalker.motion.checkpoint import load_motion_model
+from portraittalker.motion.features import uses_encoder_features
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
-from tasks.train import compare_task, train_task
+from tasks.train import compare_task, features_task, train_task
 
 SUMMARY_COLUMNS = ["kind", "language", "method", "n_clips", "lve_mm", "mouth_open_corr", "fdd_mm2", "av_offset_frames"]
 
@@ -50,7 +52,8 @@ def train_flow(params_path: str | None = None, publish: bool = False) -> dict:
         result = train_task(data_dirs, out_dir, section.resolved(), head)
         log_metrics({f"best.{k}": v for k, v in result.best_metrics.items()})
         log_metrics({"best_epoch": result.best_epoch, "epochs_run": result.epochs_run})
-        per_clip, summary = compare_task(data_dirs, result.best_checkpoint, head, params.motion.baseline)
+        per_clip, summary = compare_task(data_dirs, result.best_checkpoint, head, params.motion.baseline,
+                                         config=section.resolved())
         with atomic_path(out_dir / "motion_eval.parquet") as tmp:
             per_clip.to_parquet(tmp, index=False)
         flat = {f"{r['kind']}.{r['language']}.{r['method']}.{m}": float(r[m]) for r in summary.to_dict("records")
@@ -82,11 +85,34 @@ def train_flow(params_path: str | None = None, publish: bool = False) -> dict:
     return {"checkpoint": str(result.best_checkpoint), "beats_baseline_on_real": real_win, "summary": rows}
 
 
+@flow(name="speech-features")
+def features_flow(params_path: str | None = None) -> dict:
+    """Encode every training/held-out clip (and the augmented copies) into ``train.feature_cache_dir``."""
+    params = load_params(params_path)
+    config = params.train.resolved()
+    if not uses_encoder_features(config.model.front_end):
+        get_run_logger().info("train preset %s has a %s front end: no encoder features to cache",
+                              params.train.preset, config.model.front_end.kind)
+        Path(config.feature_cache_dir).mkdir(parents=True, exist_ok=True)
+        return {"encoded": 0}
+    with mlflow_run("features", params):
+        stats = features_task([Path(d) for d in params.train.data_dirs], config, head_from_config(params.head))
+        log_metrics({k: v for k, v in stats.items() if isinstance(v, int | float)})
+    get_run_logger().info("speech features (%s): %d clips, %d encoded, %d already cached", stats["encoder_id"],
+                          stats["clips"], stats["encoded"], stats["cached"])
+    return stats
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", nargs="?", choices=["train", "features"], default="train",
+                        help="train (default) or features: only fill the speech-feature cache")
     parser.add_argument("--params")
     parser.add_argument("--publish", action="store_true", help="copy best.pt to train.publish_to")
     args = parser.parse_args(argv)
+    if args.command == "features":
+        print(json.dumps(features_flow(args.params)))
+        return
     outcome = train_flow(args.params, publish=args.publish)
     print(json.dumps({k: v for k, v in outcome.items() if k != "summary"}))
 

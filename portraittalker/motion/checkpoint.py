@@ -5,7 +5,8 @@ A checkpoint is a dict with ``format``, ``model_config`` (:class:`MotionModelCon
 and, for training checkpoints, ``training`` (epoch, history, …) and ``optimizer`` state. Loading a
 checkpoint for a head model whose identity differs raises :class:`HeadMismatchError`.
 Models with a wav2vec2/HuBERT front end store its weights too, but rebuilding them needs the
-encoder's ``config.json`` at ``front_end.pretrained_path``.
+encoder's ``config.json`` at ``front_end.pretrained_path``. Models with a Whisper front end do not store the
+frozen encoder: their ``front_end.encoder_id`` names its weights (checksum), checked when it is loaded.
 """
 
 from __future__ import annotations
@@ -111,10 +112,21 @@ def model_from_payload(payload: dict[str, Any]) -> MotionModel:
 
 
 def load_motion_model(
-    path: str | Path, head: HeadModel | None = None, device: str | torch.device = "cpu"
+    path: str | Path, head: HeadModel | None = None, device: str | torch.device = "cpu",
+    encoder_path: str | None = None,
 ) -> MotionModel:
-    """Load a trained :class:`MotionModel`; with ``head`` given, refuse a checkpoint made for another head."""
+    """Load a trained :class:`MotionModel`; with ``head`` given, refuse a checkpoint made for another head.
+
+    Whisper-front-end models load their encoder now (not at the first frame), from ``encoder_path`` when given,
+    so a missing or mismatched encoder is reported before any rendering.
+    """
     payload = read_checkpoint(path)
     if head is not None:
         check_head(payload["head"], head, source=f"checkpoint {path}")
-    return model_from_payload(payload).to(device)
+    model = model_from_payload(payload)
+    if model.uses_features:
+        front = model.config.front_end
+        if encoder_path is not None:
+            front.encoder = front.encoder.model_copy(update={"path": encoder_path})
+        model.speech_encoder()
+    return model.to(device)

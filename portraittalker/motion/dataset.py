@@ -51,6 +51,8 @@ class MotionClip:
     dataset_dir: Path
     wave: np.ndarray  # (n_frames * 640,) float32, 16 kHz mono
     targets: np.ndarray  # (n_frames, len(columns)) float32
+    # Whisper models: encoded versions of the clip (clean first, then augmented copies), see feature_cache.
+    variants: list | None = None
 
     @property
     def n_frames(self) -> int:

@@ -5,6 +5,9 @@ Two kinds, chosen by :class:`FrontEndConfig.kind`:
 - ``logmel`` (default, needs nothing but torch): an 80-bin log-mel spectrogram with a hop that is an
   integer fraction of a video frame (hop 160 = 100 Hz = 4 per 25 fps frame), followed by a strided
   convolution stack that subsamples exactly to 25 fps. Trained from scratch.
+- ``whisper`` (the packaged default): frozen Whisper encoder features at 25 fps
+  (:mod:`portraittalker.motion.whisper`), computed outside the graph (and cached for training), followed
+  by a small trainable convolutional adapter (±2 frames of context) to the model width.
 - ``wav2vec2`` / ``hubert``: a pretrained speech encoder loaded with ``transformers`` from a **local**
   checkpoint directory (no downloads), the convolutional feature extractor frozen, optionally the top
   N transformer layers fine-tuned; its ~50 Hz features are linearly interpolated to 25 fps.
@@ -24,6 +27,7 @@ from torch import Tensor, nn
 
 from portraittalker.audio import n_video_frames as audio_frames
 from portraittalker.motion.schema import FPS
+from portraittalker.motion.whisper import WhisperEncoderConfig
 
 SAMPLE_RATE = 16_000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 samples per 25 fps video frame
@@ -40,7 +44,7 @@ class SpeechEncoderMissingError(FileNotFoundError):
 
 
 class FrontEndConfig(BaseModel):
-    kind: Literal["logmel", "wav2vec2", "hubert"] = "logmel"
+    kind: Literal["logmel", "whisper", "wav2vec2", "hubert"] = "logmel"
     n_mels: int = Field(80, ge=8)
     n_fft: int = 512
     win_length: int = 400  # 25 ms
@@ -55,6 +59,12 @@ class FrontEndConfig(BaseModel):
     # Pretrained encoder (kind wav2vec2/hubert): a local directory written by save_pretrained.
     pretrained_path: str | None = None
     finetune_top_layers: int = Field(0, ge=0)
+    # Whisper (kind whisper): which encoder, and — recorded at training time — the id of the weights the
+    # model was trained on (a different encoder at inference is an error) and its feature width.
+    encoder: WhisperEncoderConfig = Field(default_factory=WhisperEncoderConfig)
+    encoder_id: str | None = None
+    encoder_dim: int = Field(384, ge=1)
+    feature_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on the encoder features while training
 
     @model_validator(mode="after")
     def _check(self) -> FrontEndConfig:
@@ -67,7 +77,7 @@ class FrontEndConfig(BaseModel):
                 )
             if self.win_length > self.n_fft:
                 raise ValueError(f"front_end.win_length={self.win_length} exceeds n_fft={self.n_fft}")
-        elif self.pretrained_path is None:
+        elif self.kind in PRETRAINED_KINDS and self.pretrained_path is None:
             raise ValueError(f"front_end.kind={self.kind!r} needs front_end.pretrained_path; {WEIGHTS_HINT}")
         return self
 
@@ -209,11 +219,42 @@ class PretrainedFrontEnd(nn.Module):
         return self.proj(hidden.transpose(1, 2))
 
 
+class FeatureFrontEnd(nn.Module):
+    """(B, T, encoder_dim) precomputed 25 fps encoder features -> (B, T, out_dim): norm, two convolutions."""
+
+    def __init__(self, config: FrontEndConfig, out_dim: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(config.encoder_dim)
+        self.dropout = nn.Dropout(config.feature_dropout)
+        self.convs = nn.Sequential(
+            nn.Conv1d(config.encoder_dim, config.conv_channels, 5, padding=2), nn.GELU(),
+            nn.Conv1d(config.conv_channels, out_dim, 3, padding=1),
+        )
+
+    def forward(self, features: Tensor, n_frames: int) -> Tensor:
+        features = _pad_frames(features, n_frames)
+        x = self.dropout(self.norm(features))
+        return self.convs(x.transpose(1, 2)).transpose(1, 2)
+
+
+def uses_encoder_features(config: FrontEndConfig) -> bool:
+    """True when the model's input is precomputed (B, T, D) encoder features rather than a (B, S) waveform."""
+    return config.kind == "whisper"
+
+
 def build_front_end(config: FrontEndConfig, out_dim: int) -> nn.Module:
-    """Module mapping (B, S) waveform and a frame count T to (B, T, out_dim) features."""
+    """Module mapping (B, S) waveform — or (B, T, D) encoder features — and a frame count T to (B, T, out_dim)."""
     if config.kind == "logmel":
         return MelFrontEnd(config, out_dim)
+    if config.kind == "whisper":
+        return FeatureFrontEnd(config, out_dim)
     return PretrainedFrontEnd(config, out_dim)
+
+
+def _pad_frames(features: Tensor, n_frames: int) -> Tensor:
+    if features.shape[1] >= n_frames:
+        return features[:, :n_frames]
+    return torch.cat([features, features[:, -1:].expand(-1, n_frames - features.shape[1], -1)], dim=1)
 
 
 def _pad_to(wave: Tensor, n_samples: int) -> Tensor:

@@ -27,6 +27,7 @@ from portraittalker.motion.features import (
     build_front_end,
     n_video_frames,
     resample_to_model_rate,
+    uses_encoder_features,
 )
 from portraittalker.motion.schema import (
     EYE_BLINK_COLUMNS,
@@ -39,6 +40,7 @@ from portraittalker.motion.schema import (
     MotionTable,
     expression_columns,
 )
+from portraittalker.motion.whisper import SpeechEncoderError, WhisperEncoder, WhisperEncoderConfig, shared_encoder
 
 CHUNK_BATCH = 8  # long-audio chunks evaluated together
 
@@ -161,11 +163,38 @@ class MotionModel(nn.Module):
     def head_name(self) -> str:
         return str(self.head_identity["name"])
 
+    @property
+    def uses_features(self) -> bool:
+        """Input is (B, T, D) Whisper features (see :meth:`speech_features`), not a (B, S) waveform."""
+        return uses_encoder_features(self.config.front_end)
+
+    def speech_encoder(self, encoder: WhisperEncoderConfig | None = None) -> WhisperEncoder:
+        """The frozen encoder this model was trained on; another encoder's weights are a clear error."""
+        front = self.config.front_end
+        loaded = shared_encoder(encoder or front.encoder)
+        # The weights' checksum decides (a copy of the same weights in another folder is the same encoder).
+        if front.encoder_id is not None and loaded.encoder_id.split("@")[-1] != front.encoder_id.split("@")[-1]:
+            raise SpeechEncoderError(
+                f"this motion model was trained on speech encoder {front.encoder_id}, but "
+                f"{loaded.files.directory} is {loaded.encoder_id}: point the encoder path at the same weights "
+                "or retrain (`make model`)"
+            )
+        if loaded.dim != front.encoder_dim:
+            raise SpeechEncoderError(f"encoder {loaded.encoder_id} gives {loaded.dim}-d features; the model expects "
+                                     f"{front.encoder_dim}")
+        return loaded
+
+    def speech_features(self, wave: np.ndarray, n_frames: int, encoder: WhisperEncoderConfig | None = None) -> Tensor:
+        """(S,) 16 kHz waveform -> the model's input for :meth:`forward` without the batch axis."""
+        if not self.uses_features:
+            return torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))
+        return torch.from_numpy(self.speech_encoder(encoder).encode(wave, n_frames))
+
     def forward(
-        self, wave: Tensor, n_frames: int, style: Tensor | None = None, frame_padding: Tensor | None = None
+        self, inputs: Tensor, n_frames: int, style: Tensor | None = None, frame_padding: Tensor | None = None
     ) -> Tensor:
-        """(B, S) 16 kHz waveform -> (B, n_frames, n_out) standardised predictions."""
-        x = self.input_norm(self.front_end(wave, n_frames))
+        """(B, S) 16 kHz waveform or (B, T, D) encoder features -> (B, n_frames, n_out) standardised predictions."""
+        x = self.input_norm(self.front_end(inputs, n_frames))
         if self.style is not None and style is not None:
             x = x + self.style(style)[:, None, :]
         bias = alibi_bias(self.slopes, n_frames, frame_padding)  # shared by all layers
@@ -191,18 +220,25 @@ class MotionModel(nn.Module):
         return int(style)
 
     @torch.no_grad()
-    def predict(self, wave: np.ndarray, style: int | str = 0) -> np.ndarray:
+    def predict(
+        self, wave: np.ndarray, style: int | str = 0, encoder: WhisperEncoderConfig | None = None
+    ) -> np.ndarray:
         """16 kHz mono waveform -> (T, n_out) motion values in table units, chunked for long audio."""
         was_training = self.training
         self.eval()
         try:
             n_frames = n_video_frames(len(wave))
             device = self.target_mean.device
-            wave_t = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32)).to(device)
+            inputs = self.speech_features(wave, n_frames, encoder).to(device)
+            per_frame = 1 if self.uses_features else SAMPLES_PER_FRAME  # input rows per video frame
+
+            def piece(start: int, stop: int | None) -> Tensor:
+                return inputs[start * per_frame:None if stop is None else stop * per_frame]
+
             style_t = torch.tensor([self.style_index(style)], device=device) if self.style is not None else None
             chunk, overlap = self.config.chunk_frames, self.config.chunk_overlap
             if n_frames <= chunk:
-                return self.denormalise(self(wave_t[None], n_frames, style_t))[0].cpu().numpy()
+                return self.denormalise(self(inputs[None], n_frames, style_t))[0].cpu().numpy()
             total = torch.zeros(n_frames, len(self.columns), device=device)
             weight = torch.zeros(n_frames, 1, device=device)
             step = chunk - overlap
@@ -211,13 +247,11 @@ class MotionModel(nn.Module):
             full = [s for s in starts if s + chunk <= n_frames]
             for group in range(0, len(full), CHUNK_BATCH):  # equal-length chunks run as one batch
                 batch_starts = full[group:group + CHUNK_BATCH]
-                pieces = torch.stack([wave_t[s * SAMPLES_PER_FRAME:(s + chunk) * SAMPLES_PER_FRAME]
-                                      for s in batch_starts])
+                pieces = torch.stack([piece(s, s + chunk) for s in batch_starts])
                 styles = style_t.expand(len(batch_starts)) if style_t is not None else None
                 predictions.update(zip(batch_starts, self.denormalise(self(pieces, chunk, styles)), strict=True))
             for start in starts[len(full):]:  # the shorter tail chunk
-                piece = wave_t[start * SAMPLES_PER_FRAME:]
-                predictions[start] = self.denormalise(self(piece[None], n_frames - start, style_t))[0]
+                predictions[start] = self.denormalise(self(piece(start, None)[None], n_frames - start, style_t))[0]
             fade = torch.linspace(0.0, 1.0, overlap + 2, device=device)[1:-1, None]
             for i, start in enumerate(starts):
                 pred = predictions[start]
@@ -234,7 +268,8 @@ class MotionModel(nn.Module):
         finally:
             self.train(was_training)
 
-    def animate(self, audio: Any, head: HeadModel, seed: int = 0, *, style: int | str = 0) -> MotionTable:
+    def animate(self, audio: Any, head: HeadModel, seed: int = 0, *, style: int | str = 0,
+                encoder: WhisperEncoderConfig | None = None) -> MotionTable:
         """Speech -> a motion table for ``head`` (same call as ``BaselineLipSync.animate``).
 
         ``audio`` is a 16 kHz mono float array or an audio object with samples and a sample rate
@@ -246,7 +281,7 @@ class MotionModel(nn.Module):
                 f"expressions) but is asked to animate {head.name!r} ({head.n_expression} expressions)"
             )
         wave = as_waveform(audio)
-        values = self.predict(wave, style)
+        values = self.predict(wave, style, encoder)
         table = MotionTable.zeros(len(values), head)
         table.frame_data[self.columns] = values.astype(np.float32)
         blink = table.frame_data[EYE_BLINK_COLUMNS].to_numpy()
