@@ -142,7 +142,10 @@ class AttributeDesigner:
         if not isinstance(seed, int | np.integer) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
         parsed = parse_prompt(prompt)
-        if parsed.unknown_words:
+        if not parsed.understood:  # e.g. emoji only, or a language without a vocabulary: say so, once
+            log.warning("prompt not understood, no word of it is in the avatar vocabulary (%s): the avatar comes "
+                        "from the seed alone", ", ".join(parsed.unknown_words) or repr(prompt))
+        elif parsed.unknown_words:
             log.info("prompt words not in the avatar vocabulary (ignored): %s", ", ".join(parsed.unknown_words))
         resolved = resolve_attributes(parsed.attributes, int(seed), self.config)
         look = look_for(resolved, _rng(int(seed), "look"))
