@@ -24,7 +24,7 @@ from eval.evaluate import check_regressions
 from flows.generate import generate_batch
 from portraittalker.config import load_params
 from portraittalker.io_utils import write_text_atomic
-from tasks.evaluate import evaluate_videos
+from tasks.evaluate import evaluate_videos, heldout_task
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, metric_name, mlflow_run
 
 
@@ -65,6 +65,24 @@ def eval_report(params_path: str | None = None) -> dict:
     config = params.evaluate
     results = generate_batch(config.manifest, config.generate_dir, params_path, novel_views=config.novel_views)
     outcome = evaluate_flow(results, config.reference, config.out_dir, params_path)
+    heldout = config.heldout
+    dataset = Path(heldout.dataset)
+    if heldout.enabled and (dataset / "clips.parquet").is_file():
+        render = params.render.model_copy(update={"image_size": heldout.image_size})
+        summary = heldout_task(dataset, Path(config.out_dir) / "heldout", params.model_copy(update={"render": render}),
+                               heldout.split, heldout.max_clips)
+        outcome["metrics"].update(summary)
+        outcome["paths"]["heldout"] = str(Path(config.out_dir) / "heldout" / "heldout.html")
+        with mlflow_run("evaluate-heldout", params):
+            log_metrics(summary)
+            log_artifacts([Path(config.out_dir) / "heldout" / n for n in ("heldout.html", "heldout.parquet")],
+                          "heldout")
+        outcome["regressions"] = check_regressions(outcome["metrics"], config.thresholds,
+                                                   missing_ok=config.thresholds_missing_ok)
+        for message in outcome["regressions"]:
+            get_run_logger().warning("regression: %s", message)
+    elif heldout.enabled:
+        get_run_logger().warning("held-out lip sync skipped: %s not prepared (dvc repro prepare)", dataset)
     # Tracked in git (DVC metrics), so `dvc metrics diff` compares benchmark reruns across commits.
     write_text_atomic(Path("metrics") / "evaluate.json", json.dumps(outcome["metrics"], indent=1, sort_keys=True))
     return outcome

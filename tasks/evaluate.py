@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -14,3 +15,12 @@ from eval.evaluate import EvalConfig, evaluate
 def evaluate_videos(generated: str, reference: str | None, out_dir: Path, config: EvalConfig) -> dict:
     """Writes metrics.json, unavailable.json, per_video.parquet and report.html into ``out_dir``."""
     return evaluate(generated, reference, out_dir, config)
+
+
+@task(name="evaluate-heldout-lipsync", cache_policy=NO_CACHE)
+def heldout_task(dataset: Path, out_dir: Path, params: Any, split: str, max_clips: int | None) -> dict[str, float]:
+    """Render each real held-out clip's speech with the model and the baseline, score the tracked mouths."""
+    from eval.heldout import evaluate_heldout
+
+    _, summary = evaluate_heldout(dataset, out_dir, params, split=split, limit=max_clips)
+    return summary

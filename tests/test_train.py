@@ -156,9 +156,12 @@ def test_cpu_small_learns_lip_motion_from_audio(tmp_path: Path, ict_head) -> Non
     from eval.motion_metrics import evaluate_generators
 
     data = make_toy_corpus(tmp_path / "toy", ict_head, n_speakers=5, clips_per_speaker=3, seconds=5.0, seed=1)
-    config = train_preset("cpu-small").model_copy(update={"max_epochs": 5, "steps_per_epoch": 15})
+    config = train_preset("cpu-small").model_copy(update={"max_epochs": 5, "steps_per_epoch": 15,
+                                                          "feature_cache_dir": str(tmp_path / "features")})
     result = train_motion_model([data], tmp_path / "run", config, progress=False, head=ict_head)
     model = load_motion_model(result.best_checkpoint, ict_head)
+    assert model.config.front_end.kind == "whisper"
+    assert model.config.front_end.encoder_id.startswith("whisper-tiny.en@")
 
     def static(wave: np.ndarray):
         from portraittalker.motion.schema import MotionTable

@@ -169,3 +169,47 @@ def test_feature_cache_reuses_and_repairs(tmp_path: Path, packaged: WhisperEncod
     files[0].write_bytes(b"damaged")
     np.testing.assert_array_equal(cache.features(wave, 50), first)
     assert cache.misses == 2
+
+
+@pytest.fixture(scope="module")
+def toy_whisper_checkpoint(tmp_path_factory: pytest.TempPathFactory, ict_head) -> Path:
+    from portraittalker.motion.dataset import make_toy_corpus
+    from portraittalker.motion.train import train_motion_model, train_preset
+
+    root = tmp_path_factory.mktemp("toy_whisper")
+    data = make_toy_corpus(root / "toy", ict_head, n_speakers=4, clips_per_speaker=1, seconds=3.0)
+    config = train_preset("cpu-small").model_copy(update={
+        "max_epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "feature_copies": 1,
+        "feature_cache_dir": str(root / "features")})
+    result = train_motion_model([data], root / "run", config, progress=False, head=ict_head)
+    # 2 train clips, each clean + 1 augmented copy; 1 validation clip clean; the test speaker is not encoded
+    assert len(list((root / "features").rglob("*.npy"))) == 2 * 2 + 1
+    return result.best_checkpoint
+
+
+def test_checkpoint_records_encoder_and_refuses_another(toy_whisper_checkpoint: Path, ict_head,
+                                                        tiny_transformers_whisper: Path, tmp_path: Path) -> None:
+    from portraittalker.motion.checkpoint import load_motion_model
+
+    model = load_motion_model(toy_whisper_checkpoint, ict_head)
+    assert model.config.front_end.encoder_id == f"whisper-tiny.en@{PACKAGED_SHA256[:16]}"
+    table = model.animate(np.zeros(16_000 * 2, np.float32), ict_head)
+    assert len(table) == 50
+    # The same weights in another folder are the same encoder; other weights are refused with both ids named.
+    copy = _copy_packaged(tmp_path)
+    assert load_motion_model(toy_whisper_checkpoint, ict_head, encoder_path=str(copy)).uses_features
+    with pytest.raises(SpeechEncoderError, match=r"trained on speech encoder whisper-tiny\.en@"):
+        load_motion_model(toy_whisper_checkpoint, ict_head, encoder_path=str(tiny_transformers_whisper))
+
+
+def test_baseline_needs_no_encoder(monkeypatch: pytest.MonkeyPatch, ict_head) -> None:
+    from portraittalker.config import load_params
+    from portraittalker.pipeline import make_motion_generator
+
+    def missing() -> Path:
+        raise SpeechEncoderError("not installed")
+
+    monkeypatch.setattr(whisper, "packaged_encoder_dir", missing)
+    params = load_params(overrides={"motion": {"generator": "baseline"}})
+    table = make_motion_generator(params, ict_head).animate(np.zeros(16_000, np.float32), seed=0)
+    assert len(table) == 25
