@@ -9,6 +9,7 @@ video exists with the same inputs hash are skipped. Everything is logged to MLfl
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,8 +19,15 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from eval.views import NOVEL_VIEWS
-from portraittalker.batch import read_manifest, write_results_table
+from portraittalker.batch import ManifestError, read_manifest_rows, write_results_table
 from portraittalker.config import load_params
+from portraittalker.io_utils import (
+    OutputPathError,
+    Terminated,
+    check_writable_dir,
+    sweep_stale_temps,
+    terminate_on_sigterm,
+)
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.generate import generate_job, job_row
 
@@ -33,11 +41,20 @@ def _failure_reason(error: BaseException) -> str:
 @flow(name="generate-batch")
 def generate_batch(manifest: str, out_dir: str | None = None, params_path: str | None = None,
                    novel_views: bool = False) -> str:
-    """Run every manifest job (and its four novel views, if asked); return the path of the results table."""
+    """Run every manifest job (and its four novel views, if asked); return the path of the results table.
+
+    Manifest rows that are not valid jobs are recorded as failed (with their line and column) and the rest run.
+    ``results.parquet`` is merged under a lock: concurrent runs into one folder keep each other's rows.
+    """
     logger = get_run_logger()
     params = load_params(params_path)
     output_dir = Path(out_dir or params.generate.out_dir)
-    jobs = read_manifest(manifest)
+    jobs, row_errors = read_manifest_rows(manifest)
+    check_writable_dir(output_dir, "--out-dir")
+    for stale in sweep_stale_temps(output_dir):
+        logger.info("removed a stale temporary file of an interrupted run: %s", stale)
+    for bad in row_errors:
+        logger.warning("skipping a manifest row: %s", bad)
     if novel_views:  # Talk3D's protocol: the same job at four (yaw, pitch) offsets
         jobs = [view for job in jobs for view in
                 [job, *(replace(job, yaw_deg=yaw, pitch_deg=pitch) for yaw, pitch in NOVEL_VIEWS)]]
@@ -45,14 +62,14 @@ def generate_batch(manifest: str, out_dir: str | None = None, params_path: str |
 
     with mlflow_run("generate", params, tags={"manifest": str(manifest)}):
         futures = [generate_job.submit(job, output_dir, params) for job in jobs]
-        rows = []
+        rows = [bad.result_row() for bad in row_errors]
         for job, future in zip(jobs, futures, strict=True):
             try:
                 rows.append(future.result())
             except Exception as error:  # one bad job must not stop the batch: record it and go on
                 logger.warning("job %s failed: %s", job.job_id, _failure_reason(error))
                 rows.append({**job_row(job), "status": "failed", "reason": _failure_reason(error), "video_path": ""})
-        results_path = write_results_table(rows, output_dir / RESULTS_FILE)
+        results_path = write_results_table(rows, output_dir / RESULTS_FILE, manifest=Path(manifest).resolve())
         table = pd.DataFrame(rows)
         _log_batch(table, results_path, params.mlflow.log_videos)
 
@@ -90,9 +107,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--novel-views", action="store_true", help="also render each job at the 4 protocol views")
     parser.add_argument("--max-parallel", type=int, help="concurrent jobs (default: params generate.max_parallel_jobs)")
     args = parser.parse_args(argv)
-    workers = args.max_parallel or load_params(args.params).generate.max_parallel_jobs
+    try:  # what can be checked before Prefect starts is reported as one line, not a flow-run traceback
+        params = load_params(args.params)
+        read_manifest_rows(args.manifest)
+        check_writable_dir(Path(args.out_dir or params.generate.out_dir), "--out-dir")
+    except (ManifestError, OutputPathError, ValueError) as error:
+        sys.exit(f"error: {error}")
+    workers = args.max_parallel or params.generate.max_parallel_jobs
     runner = generate_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
-    print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
+    try:
+        with terminate_on_sigterm():  # SIGTERM unwinds: temp files and the temporary Prefect server are cleaned up
+            print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
+    except Terminated as stop:
+        sys.exit(f"error: {stop}; stopped, finished videos kept (a rerun skips them)")
 
 
 if __name__ == "__main__":

@@ -5,12 +5,17 @@ Batch, scheduled and DVC runs go through the Prefect flows instead (``python -m 
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import sys
 import time
+import warnings
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -31,11 +36,79 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def _fail(error: Exception) -> typer.Exit:
-    console.print("[red]error:[/red]", escape(str(error)), soft_wrap=True)  # no wrapping: paths stay greppable
+    console.print("[red]error:[/red]", escape(_error_message(error)), soft_wrap=True)  # paths stay greppable
     return typer.Exit(code=2)
 
 
+def _error_message(error: BaseException) -> str:
+    """One line for the user: a params.yaml schema error lists ``key: problem (got value)``, not pydantic's page."""
+    from pydantic import ValidationError
+
+    cause = error.__cause__
+    if isinstance(cause, ValidationError):
+        source = str(error).removesuffix(str(cause)).rstrip(": ")
+        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']} (got {item['input']!r})"
+                             for item in cause.errors())
+        return f"{source}: {problems}"
+    return " ".join(str(error).split("\n")) if str(error) else type(error).__name__
+
+
+F = TypeVar("F", bound=Callable)
+
+
+def _user_errors(command: F) -> F:
+    """Every command's one place for failures: a project error or OSError becomes one ``error:`` line (exit 2),
+    SIGTERM/Ctrl-C end the command through its cleanup (exit 143/130), a library warning prints as one
+    ``warning:`` line. Anything else is a bug and keeps its traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        from portraittalker.io_utils import Terminated, terminate_on_sigterm
+
+        try:
+            with terminate_on_sigterm(), _clean_warnings():
+                return command(*args, **kwargs)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
+            raise _fail(error) from error
+        except Terminated as signal_error:
+            console.print(f"[red]error:[/red] {signal_error}; stopped, temporary files removed")
+            raise typer.Exit(code=128 + signal_error.signum) from None
+        except KeyboardInterrupt:
+            console.print("[red]error:[/red] interrupted; stopped, temporary files removed")
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def _clean_warnings() -> Iterator[None]:
+    """Warnings from this package print as ``warning: <message>`` (no category, file or source line)."""
+    original = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.startswith("portraittalker"):
+            console.print("[yellow]warning:[/yellow]", escape(str(message)), soft_wrap=True)
+        else:
+            original(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = original
+
+
+def _check_options(**checks: tuple[Callable, object]) -> None:
+    """Run ``check(value, "--option")`` for each option given (None = not given)."""
+    for option, (check, value) in checks.items():
+        if value is not None:
+            check(value, "--" + option.replace("_", "-"))
+
+
 @app.command()
+@_user_errors
 def generate(
     prompt: Annotated[str, typer.Option(help="Text description of the person and scene")],
     audio: Annotated[Path, typer.Option(help="Speech: any audio file or a video with an audio track")],
@@ -46,31 +119,34 @@ def generate(
     pitch: Annotated[float | None, typer.Option("--pitch", help="Camera pitch in degrees")] = None,
     motion: Annotated[str | None, typer.Option(help="Motion generator: model or baseline")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Motion-model checkpoint (with --motion model)")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even if it is not a video we wrote")] = False,
     params_path: ParamsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details and print per-stage timings")] = False,
 ) -> None:
     """Render a talking-head MP4 from a text prompt and a speech recording."""
     _setup_logging(verbose)
     start = time.perf_counter()
-    from portraittalker.config import load_params
-    from portraittalker.pipeline import generate_video
+    from portraittalker.validation import check_image_size, check_pitch, check_seed, check_yaw
 
+    _check_options(size=(check_image_size, size), seed=(check_seed, seed), yaw=(check_yaw, yaw),
+                   pitch=(check_pitch, pitch))
+    from portraittalker.config import load_params
+    from portraittalker.pipeline import check_video_output, generate_video
+
+    check_video_output(out, [audio, params_path, checkpoint], force=force)
     overrides: dict = {}
     if size is not None:
         overrides.setdefault("render", {})["image_size"] = size
     if motion is not None:
         overrides.setdefault("motion", {})["generator"] = motion
-    try:
-        params = load_params(params_path, overrides)
-        with _progress() as progress:
-            task = progress.add_task("rendering", total=None)
-            result = generate_video(
-                prompt, audio, out, params, seed=seed, yaw_deg=yaw, pitch_deg=pitch,
-                checkpoint=str(checkpoint) if checkpoint else None,
-                on_frame=lambda done, total: progress.update(task, completed=done, total=total),
-            )
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    params = load_params(params_path, overrides)
+    with _progress() as progress:
+        task = progress.add_task("rendering", total=None)
+        result = generate_video(
+            prompt, audio, out, params, seed=seed, yaw_deg=yaw, pitch_deg=pitch,
+            checkpoint=str(checkpoint) if checkpoint else None, force=force,
+            on_frame=lambda done, total: progress.update(task, completed=done, total=total),
+        )
     wall = time.perf_counter() - start
     if verbose:
         table = Table(title=f"{result.n_frames} frames, {result.duration_s:.2f} s of speech")
@@ -86,36 +162,55 @@ def generate(
 
 
 @app.command()
+@_user_errors
 def animate(
     audio: Annotated[Path, typer.Option(help="Speech: any audio file or a video with an audio track")],
     out: Annotated[Path, typer.Option(help="Output motion table (.parquet)")],
     seed: Annotated[int | None, typer.Option(help="Random seed")] = None,
     motion: Annotated[str | None, typer.Option(help="Motion generator: model or baseline")] = None,
     checkpoint: Annotated[Path | None, typer.Option(help="Motion-model checkpoint")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace --out even if it is not a motion table")] = False,
     params_path: ParamsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
     """Write the per-frame motion table (25 fps) for a speech recording."""
     _setup_logging(verbose)
+    from portraittalker.io_utils import check_output_path
+    from portraittalker.validation import check_seed
+
+    _check_options(seed=(check_seed, seed))
+    check_output_path(out, option="--out", suffixes=[".parquet"], kind="motion table",
+                      inputs=[audio, params_path, checkpoint], is_previous_output=_is_motion_table, force=force)
     from portraittalker.audio import load_audio
     from portraittalker.config import load_params
     from portraittalker.head import head_from_config
     from portraittalker.pipeline import animate as animate_audio
 
     overrides = {"motion": {"generator": motion}} if motion else {}
-    try:
-        params = load_params(params_path, overrides)
-        head = head_from_config(params.head)
-        speech = load_audio(audio, sample_rate=params.audio.sample_rate, max_duration_s=params.audio.max_duration_s)
-        table = animate_audio(speech, params, head, params.seed if seed is None else seed,
-                              str(checkpoint) if checkpoint else None)
-        table.save(out)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    params = load_params(params_path, overrides)
+    head = head_from_config(params.head)
+    speech = load_audio(audio, sample_rate=params.audio.sample_rate, max_duration_s=params.audio.max_duration_s)
+    table = animate_audio(speech, params, head, params.seed if seed is None else seed,
+                          str(checkpoint) if checkpoint else None)
+    table.save(out)
     print(out)
 
 
+def _is_motion_table(path: Path) -> bool:
+    """True for a parquet file with the motion-table schema metadata (what ``animate`` writes)."""
+    import pyarrow.parquet as pq
+
+    from portraittalker.motion.schema import METADATA_KEY
+
+    try:
+        metadata = pq.read_schema(path).metadata or {}
+    except Exception:  # not parquet at all
+        return False
+    return METADATA_KEY in metadata
+
+
 @app.command()
+@_user_errors
 def prepare(
     input_path: Annotated[list[Path], typer.Option("--input", help="Input folder (repeatable)")],
     out: Annotated[Path, typer.Option(help="Dataset directory to write (clips.parquet, frames.parquet, ...)")],
@@ -132,28 +227,26 @@ def prepare(
     from portraittalker.data.hdtf import hdtf_clip_inputs
     from portraittalker.data.prepare import collect_corpus_inputs, collect_folder_inputs, prepare_dataset
 
-    try:
-        params = load_params(params_path)
-        config = params.prepare.stage_config().model_copy(
-            update={"head_model": params.head.model, "head_path": params.head.path})
-        inputs = []
-        for folder in input_path:
-            if source == "synthetic":
-                inputs += collect_corpus_inputs(folder)
-            elif source == "hdtf":
-                inputs += hdtf_clip_inputs(pd.read_csv(folder / "cut_manifest.csv"), language=language or "en")
-            elif source == "folder":
-                inputs += collect_folder_inputs(folder, language=language)
-            else:
-                raise ValueError(f"--source must be folder, synthetic or hdtf, not {source!r}")
-        result = prepare_dataset(inputs, out, config, progress=True, source=source)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    params = load_params(params_path)
+    config = params.prepare.stage_config().model_copy(
+        update={"head_model": params.head.model, "head_path": params.head.path})
+    inputs = []
+    for folder in input_path:
+        if source == "synthetic":
+            inputs += collect_corpus_inputs(folder)
+        elif source == "hdtf":
+            inputs += hdtf_clip_inputs(pd.read_csv(folder / "cut_manifest.csv"), language=language or "en")
+        elif source == "folder":
+            inputs += collect_folder_inputs(folder, language=language)
+        else:
+            raise ValueError(f"--source must be folder, synthetic or hdtf, not {source!r}")
+    result = prepare_dataset(inputs, out, config, progress=True, source=source)
     console.print(f"clips: {result.counts}  rejections: {result.reasons}  reused: {result.reused}")
     print(out)
 
 
 @app.command("synth-corpus")
+@_user_errors
 def synth_corpus(
     out: Annotated[Path, typer.Option(help="Corpus directory")],
     languages: Annotated[str, typer.Option(help="Comma-separated espeak-ng languages")] = "en,ko,cmn,ja",
@@ -167,12 +260,9 @@ def synth_corpus(
     from portraittalker.data.synth import make_synthetic_corpus
     from portraittalker.head import head_from_config
 
-    try:
-        params = load_params(params_path)
-        result = make_synthetic_corpus(out, [lang.strip() for lang in languages.split(",") if lang.strip()], clips,
-                                       seed, image_size=size, config=params.synth, head=head_from_config(params.head))
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    params = load_params(params_path)
+    result = make_synthetic_corpus(out, [lang.strip() for lang in languages.split(",") if lang.strip()], clips,
+                                   seed, image_size=size, config=params.synth, head=head_from_config(params.head))
     console.print(f"{result.n_clips} clips ({result.n_rendered} rendered, {result.n_skipped} reused, "
                   f"{result.n_failed} failed) in {result.seconds:.1f} s")
     print(out)
@@ -184,6 +274,7 @@ META_DEFAULT = Path("../shared/data/hdtf_meta")
 
 
 @hdtf_app.command("download")
+@_user_errors
 def hdtf_download(
     out: Annotated[Path, typer.Option(help="Folder for the source videos")],
     meta: Annotated[Path, typer.Option(help="HDTF metadata folder (HDTF_dataset/)")] = META_DEFAULT,
@@ -201,6 +292,7 @@ def hdtf_download(
 
 
 @hdtf_app.command("cut")
+@_user_errors
 def hdtf_cut(
     sources: Annotated[Path, typer.Option(help="Folder of downloaded source videos")],
     out: Annotated[Path, typer.Option(help="Folder for the cut 512² 25 fps clips")],
@@ -210,14 +302,12 @@ def hdtf_cut(
     """Cut each annotated range, crop, resize to 512², 25 fps, 16 kHz mono audio; writes cut_manifest.csv."""
     from portraittalker.data.hdtf import cut_hdtf_clips
 
-    try:
-        table = cut_hdtf_clips(meta, sources, out, subsets.split(","))
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    table = cut_hdtf_clips(meta, sources, out, subsets.split(","))
     console.print(table["status"].value_counts().to_dict())
 
 
 @app.command()
+@_user_errors
 def evaluate(
     generated: Annotated[Path, typer.Option(help="A video, a folder of videos, or a generate results table")],
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json, per_video.parquet, report.html)")],
@@ -233,14 +323,11 @@ def evaluate(
     from eval.evaluate import evaluate as run_evaluation
     from portraittalker.config import load_params
 
-    try:
-        config = load_params(params_path).evaluate.metrics
-        updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip,
-                   "lpips_backbone_weights": lpips_backbone, "lpips_linear_weights": lpips_linear}
-        config = config.model_copy(update={k: v for k, v in updates.items() if v is not None})
-        result = run_evaluation(generated, reference, out, config)
-    except (ValueError, FileNotFoundError, RuntimeError) as error:
-        raise _fail(error) from error
+    config = load_params(params_path).evaluate.metrics
+    updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip,
+               "lpips_backbone_weights": lpips_backbone, "lpips_linear_weights": lpips_linear}
+    config = config.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    result = run_evaluation(generated, reference, out, config)
     table = Table(title="metrics")
     table.add_column("metric")
     table.add_column("value", justify="right")

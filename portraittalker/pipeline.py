@@ -24,11 +24,13 @@ from portraittalker.avatar.designer import AttributeDesigner
 from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
 from portraittalker.head import HeadModel, head_from_config
+from portraittalker.io_utils import check_output_path
 from portraittalker.motion.baseline import BaselineLipSync
 from portraittalker.motion.schema import MotionTable
 from portraittalker.render.gl import GLRenderer
 from portraittalker.render.scene import Camera
-from portraittalker.video import VideoWriter
+from portraittalker.validation import check_fps, check_image_size, check_pitch, check_seed, check_yaw
+from portraittalker.video import VideoWriter, is_portraittalker_video
 
 log = logging.getLogger(__name__)
 VERTEX_CHUNK = 250  # frames deformed at once: bounds memory for long audio (250 x 26k x 3 floats ≈ 80 MB)
@@ -103,6 +105,27 @@ def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint
     return make_motion_generator(params, head, checkpoint).animate(audio, seed=seed)
 
 
+def check_video_output(out_path: str | Path, inputs: list[str | Path | None], *, force: bool = False,
+                       option: str = "--out") -> Path:
+    """Refuse, before any work, an output that is an input, a folder, not ``.mp4``, unwritable, or a file that
+    is not a video portraittalker wrote (unless ``force``); sweep stale temp files of ours beside it."""
+    return check_output_path(out_path, option=option, suffixes=[".mp4"], kind="video", inputs=inputs,
+                             is_previous_output=is_portraittalker_video, force=force)
+
+
+def check_generate_settings(params: Params, seed: int, yaw_deg: float | None, pitch_deg: float | None) -> None:
+    """Every value a render depends on, checked before any work (the names are the library/params.yaml ones)."""
+    check_seed(seed, "seed")
+    if yaw_deg is not None:
+        check_yaw(yaw_deg, "yaw_deg")
+    if pitch_deg is not None:
+        check_pitch(pitch_deg, "pitch_deg")
+    check_yaw(params.render.camera.yaw_deg, "params.yaml render.camera.yaw_deg")
+    check_pitch(params.render.camera.pitch_deg, "params.yaml render.camera.pitch_deg")
+    check_image_size(params.render.image_size, "params.yaml render.image_size")
+    check_fps(params.video.fps, "params.yaml video.fps")
+
+
 def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarray) -> Iterator[np.ndarray]:
     """Posed vertices, (n ≤ VERTEX_CHUNK, V, 3) float32 per chunk, so memory stays bounded for long audio."""
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
@@ -122,15 +145,22 @@ def generate_video(
     pitch_deg: float | None = None,
     checkpoint: str | None = None,
     on_frame: Callable[[int, int], None] | None = None,
+    force: bool = False,
 ) -> GenerateResult:
-    """Render one talking-head video; ``on_frame(done, total)`` reports progress."""
+    """Render one talking-head video; ``on_frame(done, total)`` reports progress.
+
+    Before any work: the settings are checked and ``out_path`` must pass :func:`check_video_output` (``force``
+    replaces an existing file that is not an earlier portraittalker video).
+    """
     seed = params.seed if seed is None else seed
+    check_generate_settings(params, seed, yaw_deg, pitch_deg)
+    check_video_output(out_path, [audio_path, checkpoint, params.motion.checkpoint], force=force)
     timer = StageTimer()
-    with timer.stage("load_head"):
-        head = head_from_config(params.head)
-    with timer.stage("load_audio"):
+    with timer.stage("load_audio"):  # first: a bad audio file is reported before any other work
         audio = load_audio(audio_path, sample_rate=params.audio.sample_rate,
                            max_duration_s=params.audio.max_duration_s)
+    with timer.stage("load_head"):
+        head = head_from_config(params.head)
     with timer.stage("design_avatar"):
         avatar = AttributeDesigner(head, params.designer).design(prompt, seed=seed)
     with timer.stage("animate"):

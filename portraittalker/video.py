@@ -35,10 +35,12 @@ from portraittalker.audio import (
     stderr_tail,
     write_wav,
 )
-from portraittalker.io_utils import apply_default_mode
+from portraittalker.io_utils import apply_default_mode, reserve_temp
 
 DEFAULT_FPS = 25
 AUDIO_BITRATE = "128k"
+# Written into every MP4's ``comment`` tag: how ``generate`` recognises a file it may replace without --force.
+OUTPUT_TAG = "written by portraittalker"
 
 
 class VideoError(RuntimeError):
@@ -132,7 +134,7 @@ class VideoWriter:
             raise VideoError(f"VideoWriter({self.path}) is already open")
         ffmpeg = require_tool("ffmpeg", "ffmpeg")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp_video = _reserve_temp(self.path.parent, f".{self.path.stem}.", ".tmp.mp4")
+        self._tmp_video = reserve_temp(self.path.parent, self.path.stem, ".mp4")
         try:
             command = [
                 ffmpeg, "-nostdin", "-y", "-v", "error",
@@ -140,7 +142,7 @@ class VideoWriter:
                 "-framerate", str(self.fps), "-i", "pipe:0",
             ]  # fmt: skip
             if self.audio is not None:
-                self._tmp_wav = _reserve_temp(self.path.parent, f".{self.path.stem}.", ".tmp.wav")
+                self._tmp_wav = reserve_temp(self.path.parent, self.path.stem, ".wav")
                 write_wav(self._tmp_wav, self._padded_audio_samples(), self.audio.sample_rate)
                 command += ["-i", str(self._tmp_wav), "-map", "0:v:0", "-map", "1:a:0"]
             command += [
@@ -149,7 +151,8 @@ class VideoWriter:
             ]  # fmt: skip
             if self.audio is not None:
                 command += ["-c:a", "aac", "-b:a", AUDIO_BITRATE]
-            command += ["-movflags", "+faststart", "-f", "mp4", str(self._tmp_video)]
+            command += ["-metadata", f"comment={OUTPUT_TAG}", "-movflags", "+faststart", "-f", "mp4",
+                        str(self._tmp_video)]
             # stderr goes to a file, not a pipe: an unread pipe could fill up and stall ffmpeg.
             self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()/abort()
             self._process = subprocess.Popen(
@@ -244,10 +247,19 @@ class VideoWriter:
         )
 
 
-def _reserve_temp(directory: Path, prefix: str, suffix: str) -> Path:
-    fd, name = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
-    os.close(fd)
-    return Path(name)
+def is_portraittalker_video(path: str | Path) -> bool:
+    """True if ``path`` is an MP4 that :class:`VideoWriter` wrote (its ``comment`` tag is :data:`OUTPUT_TAG`)."""
+    try:
+        result = run_ffprobe(Path(path))
+    except (OSError, RuntimeError):
+        return False
+    if result.returncode != 0:
+        return False
+    try:
+        tags = json.loads(result.stdout or b"{}").get("format", {}).get("tags", {}) or {}
+    except ValueError:
+        return False
+    return any(key.lower() == "comment" and value == OUTPUT_TAG for key, value in tags.items())
 
 
 def probe_video(path: str | Path) -> VideoInfo:
