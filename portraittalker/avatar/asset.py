@@ -7,6 +7,8 @@ Folder layout (format version :data:`AVATAR_FORMAT_VERSION`)::
     albedo.png       UV albedo in the head's texture-atlas layout (portraittalker.render.mesh), sRGB
     specular.png     optional 8-bit specular-map scale (0..255 -> 0..1)
     background.png   optional background image (when the background is not a solid colour)
+    vertex_offsets.npy  optional (V, 3) float32 per-vertex offsets in metres, added to the identity shape
+                     before expressions and pose (learnt displacements of the appearance optimiser)
 
 Writers: the attribute designer ("attribute-designer"), SDS optimisation ("sds") and photo fitting
 ("photo-fit"). Saving is atomic: everything is written into a temporary sibling folder that then
@@ -34,6 +36,7 @@ AVATAR_FORMAT_VERSION = 1
 AvatarSource = Literal["attribute-designer", "sds", "photo-fit"]
 SOURCES: tuple[str, ...] = ("attribute-designer", "sds", "photo-fit")
 JSON_NAME, ALBEDO_NAME, SPECULAR_NAME, BACKGROUND_NAME = "avatar.json", "albedo.png", "specular.png", "background.png"
+OFFSETS_NAME = "vertex_offsets.npy"
 
 
 class AvatarFormatError(ValueError):
@@ -57,9 +60,12 @@ class Avatar:
     film_grain: float = 0.0
     attributes: dict[str, Any] = field(default_factory=dict)
     background_spec: dict[str, Any] = field(default_factory=dict)
+    vertex_offsets: np.ndarray | None = None  # (V, 3) float32 metres, optional
 
     def __post_init__(self) -> None:
         self.identity = np.asarray(self.identity, dtype=np.float32)
+        if self.vertex_offsets is not None:
+            self.vertex_offsets = np.asarray(self.vertex_offsets, dtype=np.float32)
         self.validate()
 
     def validate(self, head: HeadModel | None = None) -> None:
@@ -79,8 +85,14 @@ class Avatar:
             raise AvatarFormatError(f"source must be one of {SOURCES}, got {self.source!r}")
         if not (math.isfinite(self.film_grain) and 0.0 <= self.film_grain <= 1.0):
             raise AvatarFormatError(f"film_grain must be in [0, 1], got {self.film_grain}")
+        offsets = self.vertex_offsets
+        if offsets is not None and (offsets.ndim != 2 or offsets.shape[1] != 3 or not np.all(np.isfinite(offsets))):
+            raise AvatarFormatError(f"vertex_offsets must be a finite (V, 3) array, got {offsets.shape}")
         if head is not None:
             check_head(self.head_model, len(self.identity), head, where="avatar")
+            if offsets is not None and offsets.shape[0] != head.n_vertices:
+                raise AvatarHeadMismatchError(f"avatar: vertex_offsets has {offsets.shape[0]} rows, head "
+                                              f"{head.name!r} has {head.n_vertices} vertices")
 
     # --- persistence -------------------------------------------------------------------------------
     def to_json(self) -> dict[str, Any]:
@@ -101,6 +113,7 @@ class Avatar:
             "background": {**self.background_spec, "color": [float(c) for c in self.background.color],
                            "image": BACKGROUND_NAME if self.background.image is not None else None},
             "film_grain": float(self.film_grain),
+            **({"geometry": {"vertex_offsets": OFFSETS_NAME}} if self.vertex_offsets is not None else {}),
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -116,6 +129,8 @@ class Avatar:
                 Image.fromarray(spec8).save(staging / SPECULAR_NAME)
             if self.background.image is not None:
                 Image.fromarray(np.asarray(self.background.image, dtype=np.uint8)).save(staging / BACKGROUND_NAME)
+            if self.vertex_offsets is not None:
+                np.save(staging / OFFSETS_NAME, self.vertex_offsets.astype(np.float32))
             (staging / JSON_NAME).write_text(json.dumps(self.to_json(), indent=2, ensure_ascii=False) + "\n",
                                              encoding="utf-8")
             # Swap in: move the old folder aside first so a crash never leaves a half-written avatar.
@@ -176,10 +191,21 @@ class Avatar:
             image_name = background_meta.pop("image", None)
             background = Background(color=_triple(background_meta.pop("color"), "background.color"),
                                     image=_read_image(folder / image_name, mode="RGB") if image_name else None)
+            offsets = None
+            offsets_name = dict(meta.get("geometry") or {}).get("vertex_offsets")
+            if offsets_name:
+                offsets_path = folder / offsets_name
+                if not offsets_path.is_file():
+                    raise AvatarFormatError(f"{offsets_path}: missing (the avatar folder is incomplete)")
+                offsets = np.load(offsets_path, allow_pickle=False)
+                if expected_head is not None and offsets.shape[0] != expected_head.n_vertices:
+                    raise AvatarHeadMismatchError(f"{offsets_path}: {offsets.shape[0]} rows, head "
+                                                  f"{expected_head.name!r} has {expected_head.n_vertices} vertices")
             return cls(identity=identity, material=material, lighting=lighting, background=background,
                        head_model=head_model, prompt=str(meta.get("prompt", "")), seed=int(meta.get("seed", 0)),
                        source=meta.get("source", "attribute-designer"), film_grain=float(meta.get("film_grain", 0.0)),
-                       attributes=dict(meta.get("attributes", {})), background_spec=background_meta)
+                       attributes=dict(meta.get("attributes", {})), background_spec=background_meta,
+                       vertex_offsets=offsets)
         except KeyError as error:
             raise AvatarFormatError(f"{meta_path}: missing field {error}") from error
         except (TypeError, ValueError) as error:

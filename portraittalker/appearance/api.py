@@ -1,0 +1,59 @@
+"""Entry points: an avatar from a text prompt (SDS) or from a photo, written in the avatar format."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from portraittalker.appearance.config import AppearanceConfig
+from portraittalker.appearance.diffusion import DiffusionBackbone
+from portraittalker.appearance.guidance.sds import SDSGuidance
+from portraittalker.appearance.optimiser import AppearanceOptimiser, AppearanceResult
+from portraittalker.avatar.asset import Avatar
+from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
+from portraittalker.head.base import HeadModel
+from portraittalker.render.mesh import default_albedo
+from portraittalker.render.scene import Background, Lighting, Material
+
+
+def base_avatar(head: HeadModel, prompt: str, config: AppearanceConfig) -> Avatar:
+    """The starting point: the AttributeDesigner's avatar for the prompt, or the plain stand-in."""
+    size = config.texture.size
+    if config.texture.init == "designer" and prompt.strip():
+        designer = AttributeDesigner(head, DesignerConfig(texture_size=max(64, size),
+                                                          canvas_width=min(2048, max(256, 2 * size))))
+        return designer.design(prompt, seed=config.seed)
+    albedo = default_albedo(head, size) if config.texture.init != "grey" else np.full((size, size, 3), 128, np.uint8)
+    return Avatar(identity=np.zeros(head.n_identity, np.float32), material=Material(albedo=albedo),
+                  lighting=Lighting(), background=Background(), head_model=head.name, prompt=prompt,
+                  seed=config.seed, source="attribute-designer")
+
+
+def avatar_from_prompt(head: HeadModel, prompt: str, out_dir: str | Path, config: AppearanceConfig | None = None,
+                       sd_model: str | Path | None = None, backbone: DiffusionBackbone | None = None
+                       ) -> AppearanceResult:
+    """Text -> avatar by score distillation from a local Stable Diffusion folder (or a given backbone)."""
+    config = (config or AppearanceConfig()).model_copy(deep=True)
+    config.guidance = "sds"
+    if sd_model is not None:
+        config.sds.model = str(sd_model)
+    guidance = SDSGuidance(prompt, config.sds, backbone=backbone, seed=config.seed)
+    if backbone is None:  # fail before any work when the weights are missing
+        from portraittalker.appearance.diffusion import check_sd_folder
+
+        check_sd_folder(config.sds.model)
+    base = base_avatar(head, prompt, config)
+    model_id = str(config.sds.model) if backbone is None else type(backbone).__name__
+    optimiser = AppearanceOptimiser(head, guidance, config, base, out_dir, source="sds",
+                                    fingerprint_extra=f"prompt={prompt}|model={model_id}")
+    return optimiser.run()
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
