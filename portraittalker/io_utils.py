@@ -143,6 +143,7 @@ def check_output_path(
     inputs: Iterable[str | Path | None] = (),
     is_previous_output: Callable[[Path], bool] | None = None,
     force: bool = False,
+    remedy: str = "pass --force to replace it",
 ) -> Path:
     """Check before any work that ``path`` can and may be written; :class:`OutputPathError` naming it if not.
 
@@ -167,8 +168,7 @@ def check_output_path(
         if not path.is_file():
             raise OutputPathError(f"{option} {path}: exists and is not a regular file")
         if is_previous_output is None or not is_previous_output(path):
-            raise OutputPathError(f"{option} {path}: exists and is not a {kind} written by portraittalker; "
-                                  "pass --force to replace it")
+            raise OutputPathError(f"{option} {path}: exists and is not a {kind} written by portraittalker; {remedy}")
     check_writable_dir(path.parent, f"{option} {path}")
     sweep_stale_temps(path.parent)
     return path

@@ -106,11 +106,11 @@ def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint
 
 
 def check_video_output(out_path: str | Path, inputs: list[str | Path | None], *, force: bool = False,
-                       option: str = "--out") -> Path:
+                       option: str = "--out", remedy: str = "pass --force to replace it") -> Path:
     """Refuse, before any work, an output that is an input, a folder, not ``.mp4``, unwritable, or a file that
     is not a video portraittalker wrote (unless ``force``); sweep stale temp files of ours beside it."""
     return check_output_path(out_path, option=option, suffixes=[".mp4"], kind="video", inputs=inputs,
-                             is_previous_output=is_portraittalker_video, force=force)
+                             is_previous_output=is_portraittalker_video, force=force, remedy=remedy)
 
 
 def check_generate_settings(params: Params, seed: int, yaw_deg: float | None, pitch_deg: float | None) -> None:

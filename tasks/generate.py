@@ -44,7 +44,8 @@ def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
         previous = json.loads(sidecar_path(video_path).read_text())
         return {**previous.get("row", {}), **row, "status": "skipped", "reason": "output up to date"}
     # A video with a sidecar is this flow's own earlier output; any other file of that name is not ours to replace.
-    check_video_output(video_path, [job.audio], force=sidecar_path(video_path).is_file(), option="output")
+    check_video_output(video_path, [job.audio], force=sidecar_path(video_path).is_file(), option="output",
+                       remedy="move it away or use another --out-dir")
     start = time.perf_counter()
     result = generate_video(job.prompt, job.audio, video_path, params, seed=job.seed,
                             yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg, force=True)

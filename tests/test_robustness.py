@@ -139,6 +139,17 @@ def test_animate_refuses_its_input_wrong_extension_and_foreign_tables(one_second
     assert animate(foreign, "--force").exit_code == 0
 
 
+def test_batch_job_does_not_replace_a_foreign_video(one_second, tmp_path, no_work):
+    from portraittalker.batch import Job
+    from tasks.generate import generate_job
+
+    foreign = _foreign_mp4(tmp_path / "j1.mp4")
+    before = foreign.read_bytes()
+    with pytest.raises(OutputPathError, match="not a video written by portraittalker; move it away"):
+        generate_job.fn(Job("j1", "a man", one_second, 1), tmp_path, load_params())
+    assert foreign.read_bytes() == before
+
+
 # -- 2. concurrent batch runs keep each other's rows -------------------------------------------------------------
 
 def test_concurrent_results_writers_keep_every_row(tmp_path):
