@@ -242,8 +242,8 @@ SPEECH_MAX_ANALYSED_S = 60.0
 SPEECH_SYLLABLE_BAND_HZ = (2.0, 8.0)
 SPEECH_MIN_SYLLABLE_RATIO = 0.2  # speech 0.30-0.81; noise and steady chords about 0.1
 SPEECH_MAX_FLATNESS = 0.4  # 20th-percentile spectral flatness: speech < 0.3 even at 0 dB SNR; white noise 0.53
-SPEECH_MIN_FLUX = 1.1
-SPEECH_ACTIVE_DB = 50.0  # frames this far below the loud ones are pauses: left out of flatness and flux  # median log-spectrum change per 10 ms: speech 1.46-1.78; held or plucked notes < 0.9
+SPEECH_MIN_FLUX = 1.1  # median log-spectrum change per 10 ms: speech 1.46-1.78; held or plucked notes < 0.9
+SPEECH_ACTIVE_DB = 50.0  # frames this far below the loud ones are pauses: left out of flatness and flux
 
 
 def speech_presence_problem(samples: np.ndarray, sample_rate: int) -> str | None:
