@@ -22,7 +22,13 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from portraittalker.config import PrepareInput, load_params
 from portraittalker.data.hdtf import hdtf_clip_inputs
-from portraittalker.data.prepare import ClipInput, collect_corpus_inputs, collect_folder_inputs, prepare_dataset
+from portraittalker.data.prepare import (
+    ClipInput,
+    collect_corpus_inputs,
+    collect_folder_inputs,
+    collect_manifest_inputs,
+    prepare_dataset,
+)
 from portraittalker.data.recovery import recovery_table, summarise_recovery
 from portraittalker.data.synth import make_synthetic_corpus
 from portraittalker.head import head_from_config
@@ -37,6 +43,8 @@ def clip_inputs(source: PrepareInput) -> list[ClipInput]:
         return collect_corpus_inputs(path)
     if source.source == "hdtf":
         return hdtf_clip_inputs(pd.read_csv(path / "cut_manifest.csv"), language=source.language or "en")
+    if source.source == "manifest":
+        return collect_manifest_inputs(path, language=source.language)
     return collect_folder_inputs(path, source="folder", language=source.language)
 
 
@@ -78,6 +86,10 @@ def prepare_flow(params_path: str | None = None) -> str:
             metrics.update({"fit_error_px_mean": float(errors.mean()), "fit_error_px_median": float(np.median(errors)),
                             "fit_error_px_max": float(errors.max())})
         metrics.update({f"rejected.{reason}": count for reason, count in result.reasons.items()})
+        metrics["av_shifted"] = int((ok["av_shift_frames"] != 0).sum())
+        for split, group in ok.groupby("split"):
+            metrics[f"split.{split}.speakers"] = int(group["speaker_id"].nunique())
+            metrics[f"split.{split}.minutes"] = round(float(group["duration_s"].sum()) / 60, 3)
         metrics.update({f"seconds.{k}": v for k, v in result.timings.items()})
         for source in section.inputs:
             if source.source == "synthetic":
@@ -90,9 +102,9 @@ def prepare_flow(params_path: str | None = None) -> str:
         write_text_atomic(Path("metrics") / "prepare.json", json.dumps(metrics, indent=1, sort_keys=True))
         log_artifacts([out_dir / "clips.parquet", out_dir / "recovery.parquet", out_dir / "previews" / "index.html"],
                       "prepare")
-    rows = clips[["clip_id", "status", "reason", "fit_error_px"]].to_dict("records")
+    columns = ["clip_id", "split", "status", "reason", "fit_error_px", "av_offset_frames", "av_shift_frames"]
     create_markdown_artifact(key="prepare-clips", markdown="## Prepared clips\n\n" + markdown_table(
-        rows, ["clip_id", "status", "reason", "fit_error_px"]), description=str(out_dir))
+        clips[columns].to_dict("records"), columns), description=str(out_dir))
     logger.info("prepare: %s", {k: v for k, v in metrics.items() if not k.startswith("seconds.")})
     return str(out_dir)
 

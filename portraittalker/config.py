@@ -93,9 +93,11 @@ class MlflowConfig(Section):
 
 
 class PrepareInput(Section):
-    source: Literal["folder", "synthetic", "hdtf"]
-    path: str  # a folder of videos | a synthetic corpus | an `hdtf cut` output folder
-    language: str = ""
+    source: Literal["folder", "synthetic", "hdtf", "manifest"]
+    # a folder of videos | a synthetic corpus | an `hdtf cut` output folder | a folder with manifest.csv
+    # (file, speaker, language; see portraittalker/data/inputs.py)
+    path: str
+    language: str = ""  # for clips without one (manifest rows with an empty language, folder clips)
 
 
 class PrepareSection(PrepareConfig):

@@ -1,11 +1,15 @@
 """The ``prepare`` stage: videos -> normalised clips, tracked landmarks, fitted motion, tables, previews.
 
-Per clip (:func:`prepare_clip`, never raises for bad input): probe -> normalise to
-``image_size``² at :data:`~portraittalker.motion.schema.FPS` with 16 kHz mono audio (clips that
-already conform are copied as-is) -> quality checks -> MediaPipe tracking -> head-model fit ->
-frame rows + preview. :func:`prepare_dataset` loops over clips, reuses clips whose input
-fingerprint and parameters are unchanged (resume), assigns speaker-disjoint splits and writes
-the tables of :mod:`portraittalker.data.tables` atomically (also every ``checkpoint_every`` clips).
+Per clip (:func:`prepare_clip`, never raises for bad input): probe -> normalise
+(:mod:`portraittalker.data.normalise`: square face crop, ``image_size``² at
+:data:`~portraittalker.motion.schema.FPS`, 16 kHz mono audio aligned to the video's time 0; clips
+that already conform are copied as-is) -> quality checks -> MediaPipe tracking -> A/V offset
+check (measure with :mod:`portraittalker.sync`; shift the audio or reject, see
+:class:`~portraittalker.data.quality.AVOffsetConfig`) -> head-model fit -> frame rows + preview.
+:func:`prepare_dataset` loops over clips (:mod:`portraittalker.data.inputs` collects them),
+reuses clips whose input fingerprint and parameters are unchanged (resume), assigns
+speaker-disjoint splits and writes the tables of :mod:`portraittalker.data.tables` atomically
+(also every ``checkpoint_every`` clips).
 
 Output layout: ``clips/<clip_id>.mp4``, ``audio/<clip_id>.wav``, ``previews/<clip_id>.png|html``,
 ``clips.parquet``, ``frames.parquet``.
@@ -18,12 +22,8 @@ import hashlib
 import json
 import logging
 import math
-import re
-import shutil
-import subprocess
 import threading
 import time
-import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
@@ -34,8 +34,21 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 from pydantic import BaseModel, Field
+from scipy import signal
 
 from portraittalker.assets import AssetMissingError
+from portraittalker.data.inputs import (
+    VIDEO_EXTENSIONS,
+    ClipInput,
+    PrepareError,
+    collect_corpus_inputs,
+    collect_folder_inputs,
+    collect_manifest_inputs,
+    file_fingerprint,
+    safe_clip_id,
+    speaker_from_clip_id,
+)
+from portraittalker.data.normalise import CropConfig, mux_audio, normalise_clip, run_ffmpeg, shift_audio
 from portraittalker.data.preview import (
     HeadPreviewRenderer,
     PreviewConfig,
@@ -44,20 +57,23 @@ from portraittalker.data.preview import (
     write_dataset_index,
 )
 from portraittalker.data.quality import (
+    AVOffsetConfig,
     ClipRejected,
-    MediaInfo,
     MissingToolError,
     QualityConfig,
     Rejection,
     SceneCutDetector,
     check_audio,
+    check_av_offset,
     check_media,
     check_track,
     probe_media,
     reject,
-    require_tool,
 )
 from portraittalker.data.tables import (
+    AV_CONFIDENCE_COLUMN,
+    AV_OFFSET_COLUMN,
+    AV_SHIFT_COLUMN,
     CAMERA_COLUMN,
     CLIP_COLUMNS,
     CLIPS_FILE,
@@ -69,26 +85,28 @@ from portraittalker.data.tables import (
     SPLITS,
     DatasetMeta,
     DatasetTableError,
+    fill_optional_clip_columns,
     read_dataset_tables,
     write_dataset_tables,
 )
 from portraittalker.fitting import FittingConfig, FittingError, LandmarkModel, fit_landmarks
 from portraittalker.head import HeadModel, load_head_model
-from portraittalker.io_utils import atomic_path
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
-from portraittalker.tracking import FaceTracker, TrackingError, iter_video_rgb
+from portraittalker.sync import SAMPLE_RATE as SYNC_SAMPLE_RATE
+from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
+from portraittalker.tracking import FaceTrack, FaceTracker, TrackingError, iter_video_rgb
+
+# Inputs and normalisation live in their own modules; these names stay importable from here.
+__all__ = [
+    "VIDEO_EXTENSIONS", "ClipInput", "ClipJob", "ClipResult", "DatasetResult", "PrepareConfig", "PrepareContext",
+    "PrepareError", "assign_splits", "clip_input_hash", "collect_corpus_inputs", "collect_folder_inputs",
+    "collect_manifest_inputs", "measure_av_offset", "prepare_clip", "prepare_dataset", "run_ffmpeg",
+    "safe_clip_id", "speaker_from_clip_id",
+]
 
 log = logging.getLogger(__name__)
 
-PREPARE_VERSION = 1  # bump when outputs change for the same inputs and params (invalidates resume)
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts", ".3gp")
-COPYABLE_VIDEO_CODECS = ("h264", "mpeg4", "hevc")
-FINGERPRINT_WHOLE_FILE_BYTES = 64 << 20
-FINGERPRINT_CHUNK_BYTES = 4 << 20
-
-
-class PrepareError(ValueError):
-    """Bad arguments to the prepare stage (not a bad clip: those become manifest rows)."""
+PREPARE_VERSION = 2  # bump when outputs change for the same inputs and params (invalidates resume)
 
 
 class PrepareConfig(BaseModel):
@@ -111,6 +129,8 @@ class PrepareConfig(BaseModel):
     workers: int = Field(2, ge=1, description="clips prepared concurrently (threads); tracking, ffmpeg and "
                          "fitting of different clips overlap on multi-core CPUs")
     quality: QualityConfig = Field(default_factory=QualityConfig)
+    crop: CropConfig = Field(default_factory=CropConfig)
+    av_offset: AVOffsetConfig = Field(default_factory=AVOffsetConfig)
     fitting: FittingConfig = Field(default_factory=FittingConfig)
     preview: PreviewConfig = Field(default_factory=PreviewConfig)
 
@@ -124,18 +144,6 @@ class PrepareConfig(BaseModel):
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-@dataclass(frozen=True)
-class ClipInput:
-    """One input video. ``clip_id`` must be unique in a dataset (it names the output files)."""
-
-    clip_id: str
-    path: Path
-    source: str = "folder"
-    speaker_id: str = ""
-    language: str = ""
-    split: str = ""  # keep a split decided upstream (a synthetic corpus splits by speaker itself)
-
-
 @dataclass
 class ClipResult:
     row: dict  # a clips.parquet row (CLIP_COLUMNS + identity, camera)
@@ -145,73 +153,6 @@ class ClipResult:
     @property
     def ok(self) -> bool:
         return self.row["status"] == "ok"
-
-
-# -- inputs -----------------------------------------------------------------------------------
-
-
-def safe_clip_id(name: str) -> str:
-    """A file-name-safe id that keeps non-ASCII letters (NFC) and replaces anything else with ``_``."""
-    text = unicodedata.normalize("NFC", name)
-    text = re.sub(r"[^\w.-]+", "_", text, flags=re.UNICODE).strip("._")
-    return text or "clip"
-
-
-def speaker_from_clip_id(clip_id: str) -> str:
-    """``WDA_AdamKinzinger0_001`` -> ``WDA_AdamKinzinger``: drop the clip number and the video number."""
-    stem = re.sub(r"_\d+$", "", clip_id)
-    return re.sub(r"\d+$", "", stem) or stem
-
-
-def collect_folder_inputs(folder: str | Path, source: str = "folder", language: str = "",
-                          extensions: Sequence[str] = VIDEO_EXTENSIONS) -> list[ClipInput]:
-    """Every video file (by extension, case-insensitive) directly in ``folder``, sorted by name."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PrepareError(f"input folder not found: {folder}")
-    inputs: list[ClipInput] = []
-    used: set[str] = set()
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() not in extensions or path.name.startswith("."):
-            continue
-        clip_id = base = safe_clip_id(path.stem)
-        counter = 1
-        while clip_id in used:  # a.mp4 and a.mov
-            clip_id, counter = f"{base}-{counter}", counter + 1
-        used.add(clip_id)
-        inputs.append(ClipInput(clip_id, path, source, speaker_from_clip_id(clip_id), language))
-    return inputs
-
-
-def collect_corpus_inputs(corpus_dir: str | Path) -> list[ClipInput]:
-    """The finished clips of a synthetic corpus (its ``clips.parquet``), keeping speaker and language."""
-    corpus_dir = Path(corpus_dir)
-    clips_path = corpus_dir / CLIPS_FILE
-    if not clips_path.is_file():
-        raise PrepareError(f"{corpus_dir} is not a synthetic corpus: {CLIPS_FILE} not found "
-                           "(make one with `portraittalker synth-corpus`)")
-    clips = pd.read_parquet(clips_path)
-    ok = clips[clips["status"] == "ok"]
-    return [ClipInput(row.clip_id, corpus_dir / row.video_path, "synthetic", row.speaker_id, row.language, row.split)
-            for row in ok.itertuples()]
-
-
-def file_fingerprint(path: str | Path) -> str:
-    """Content hash; big files hash size + first and last 4 MiB (source videos can be GBs)."""
-    path = Path(path)
-    if not path.is_file():
-        return "missing"
-    size = path.stat().st_size
-    digest = hashlib.sha256(str(size).encode())
-    with open(path, "rb") as handle:
-        if size <= FINGERPRINT_WHOLE_FILE_BYTES:
-            while chunk := handle.read(1 << 20):
-                digest.update(chunk)
-        else:
-            digest.update(handle.read(FINGERPRINT_CHUNK_BYTES))
-            handle.seek(size - FINGERPRINT_CHUNK_BYTES)
-            digest.update(handle.read(FINGERPRINT_CHUNK_BYTES))
-    return digest.hexdigest()[:24]
 
 
 def clip_input_hash(clip: ClipInput, config: PrepareConfig) -> str:
@@ -232,57 +173,6 @@ def assign_splits(speakers: Sequence[str], fractions: tuple[float, float, float]
         unit = int(hashlib.sha256(f"{seed}:{speaker}".encode()).hexdigest()[:12], 16) / float(1 << 48)
         result[speaker] = SPLITS[min(int(np.searchsorted(edges, unit, side="right")), 2)]
     return result
-
-
-# -- normalisation ----------------------------------------------------------------------------
-
-
-def run_ffmpeg(arguments: list[str], timeout_s: float, what: str) -> None:
-    command = [require_tool("ffmpeg"), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", *arguments]
-    try:
-        done = subprocess.run(command, capture_output=True, timeout=timeout_s, check=False)
-    except subprocess.TimeoutExpired as error:
-        raise ClipRejected(reject("corrupt", f"ffmpeg timed out after {timeout_s:.0f} s while {what}", "failed")) \
-            from error
-    if done.returncode != 0:
-        tail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
-        raise ClipRejected(reject("corrupt", f"ffmpeg failed while {what}: {' | '.join(tail) or 'no message'}",
-                                  "failed"))
-
-
-def conforms(info: MediaInfo, config: PrepareConfig) -> bool:
-    """Already a normalised clip (e.g. a cut HDTF clip): right size and constant 25 fps, copyable codec."""
-    return (info.width == info.height == config.image_size and abs(info.fps - config.fps) < 1e-3
-            and not info.variable_frame_rate and info.video_codec in COPYABLE_VIDEO_CODECS
-            and ("mp4" in info.format_name or "mov" in info.format_name))
-
-
-def normalise_clip(info: MediaInfo, video_out: Path, audio_out: Path | None, config: PrepareConfig) -> bool:
-    """Write the normalised video (and 16 kHz mono WAV); returns True if the video was copied as-is.
-
-    Non-square video is centre-cropped to a square, then scaled; the frame rate is resampled to
-    ``config.fps`` (constant), which also regularises variable-frame-rate input.
-    """
-    timeout = 120 + 20 * max(info.duration_s, 1.0)
-    copied = conforms(info, config)
-    if copied:
-        with atomic_path(video_out) as tmp:
-            shutil.copyfile(info.path, tmp)
-    else:
-        size = config.image_size
-        video_filter = (f"crop='min(iw,ih)':'min(iw,ih)',scale={size}:{size}:flags=area,setsar=1,"
-                        f"fps={config.fps}")
-        with atomic_path(video_out) as tmp:
-            arguments = ["-i", str(info.path), "-map", "0:v:0", "-vf", video_filter, "-c:v", "libx264",
-                         "-preset", config.video_preset, "-crf", str(config.video_crf), "-pix_fmt", "yuv420p"]
-            if info.has_audio:
-                arguments += ["-map", "0:a:0", "-c:a", "aac", "-ac", "1", "-ar", str(config.sample_rate)]
-            run_ffmpeg([*arguments, "-movflags", "+faststart", str(tmp)], timeout, "normalising the video")
-    if audio_out is not None and info.has_audio:
-        with atomic_path(audio_out) as tmp:
-            run_ffmpeg(["-i", str(info.path), "-map", "0:a:0", "-ac", "1", "-ar", str(config.sample_rate),
-                         "-c:a", "pcm_s16le", str(tmp)], timeout, "extracting the audio")
-    return copied
 
 
 # -- per clip ---------------------------------------------------------------------------------
@@ -360,9 +250,28 @@ def _base_row(clip: ClipInput, config: PrepareConfig, input_hash: str) -> dict:
         "clip_id": clip.clip_id, "source": clip.source, "speaker_id": clip.speaker_id or speaker_from_clip_id(
             clip.clip_id), "language": clip.language or config.language, "split": clip.split, "n_frames": 0,
         "fps": float(config.fps), "duration_s": 0.0, "audio_path": "", "video_path": "", "status": "failed",
-        "reason": "", "fit_error_px": math.nan, "input_hash": input_hash, IDENTITY_COLUMN: None,
-        CAMERA_COLUMN: "",
+        "reason": "", "fit_error_px": math.nan, "input_hash": input_hash, AV_OFFSET_COLUMN: math.nan,
+        AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: math.nan, IDENTITY_COLUMN: None, CAMERA_COLUMN: "",
     }
+
+
+def measure_av_offset(track: FaceTrack, samples: np.ndarray, sample_rate: int, config: AVOffsetConfig,
+                      fps: float = FPS) -> SyncOffsetResult | None:
+    """The clip's A/V offset from its tracked mouth opening and audio; ``None`` where it cannot be measured."""
+    if track.n_frames < config.min_frames:
+        log.info("prepare: A/V offset not measured: %d frames < %d", track.n_frames, config.min_frames)
+        return None
+    samples = np.asarray(samples, dtype=np.float32)
+    if samples.ndim > 1:
+        samples = samples.mean(axis=1)
+    if sample_rate != SYNC_SAMPLE_RATE:
+        divisor = math.gcd(sample_rate, SYNC_SAMPLE_RATE)
+        samples = signal.resample_poly(samples, SYNC_SAMPLE_RATE // divisor, sample_rate // divisor)
+    try:
+        return estimate_av_offset(track.mouth_opening(), samples, config.sync, fps)
+    except SyncUnavailable as error:
+        log.info("prepare: A/V offset not measured: %s", error)
+        return None
 
 
 def _tapped_frames(frames: Iterator[np.ndarray], detector: SceneCutDetector, keep: set[int],
@@ -421,7 +330,10 @@ def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context
         raise ClipRejected(info)
     if (problem := check_media(info, quality)) is not None:
         raise ClipRejected(problem)
-    normalise_clip(info, video_out, audio_out if info.has_audio else None, config)
+    normalised_crop = normalise_clip(
+        info, video_out, audio_out if info.has_audio else None, image_size=config.image_size, fps=config.fps,
+        sample_rate=config.sample_rate, crop=config.crop, crf=config.video_crf, preset=config.video_preset,
+        detect=context.multi_face_tracker.track_frame)
     timings["normalise_s"] = time.perf_counter() - start
 
     normalised = probe_media(video_out)
@@ -456,6 +368,8 @@ def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context
         samples, rate = sf.read(audio_out, dtype="float32", always_2d=False)
         if (problem := check_audio(np.asarray(samples), rate, n_frames, config.fps, quality)) is not None:
             raise ClipRejected(problem)
+        if config.av_offset.enabled:
+            _check_av_offset(track, samples, rate, config, row, timings, video_out, audio_out)
         row["audio_path"] = f"audio/{clip.clip_id}.wav"
     row["video_path"] = f"clips/{clip.clip_id}.mp4"
 
@@ -489,10 +403,31 @@ def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context
             camera=fit.camera, projected68=fit.projected68, frame_error=fit.frame_error_px,
             renderer=context.renderer, config=config.preview, fps=config.fps,
             summary={"source": str(clip.path), "frames": n_frames, "fit error (px)": f"{fit.mean_error_px:.2f}",
+                     "source size": f"{info.width}×{info.height} @ {info.fps:.2f} fps",
+                     "crop (x, y, side)": f"{normalised_crop.crop}" + (" face" if normalised_crop.face_found else ""),
+                     "A/V offset (frames)": f"{row[AV_OFFSET_COLUMN]:+.0f} (conf {row[AV_CONFIDENCE_COLUMN]:.2f}), "
+                                            f"audio shifted {row[AV_SHIFT_COLUMN]:+d}",
                      "renderer": "GL" if context.renderer.uses_gl else "wireframe (GL unavailable)"},
         )
         timings["preview_s"] = time.perf_counter() - start
     return table
+
+
+def _check_av_offset(track: FaceTrack, samples: np.ndarray, rate: int, config: PrepareConfig, row: dict,
+                     timings: dict[str, float], video_out: Path, audio_out: Path) -> None:
+    """Measure the A/V offset; shift the audio (WAV and the clip's track) or reject, per ``config.av_offset``."""
+    start = time.perf_counter()
+    estimate = measure_av_offset(track, samples, rate, config.av_offset, config.fps)
+    if estimate is not None:
+        row[AV_OFFSET_COLUMN], row[AV_CONFIDENCE_COLUMN] = float(estimate.offset), estimate.confidence
+    shift, problem = check_av_offset(estimate, config.av_offset)
+    if problem is not None:
+        raise ClipRejected(problem)
+    if shift:
+        shift_audio(audio_out, shift, config.fps)
+        mux_audio(video_out, audio_out, config.sample_rate)
+        row[AV_SHIFT_COLUMN] = shift
+    timings["av_offset_s"] = time.perf_counter() - start
 
 
 # -- dataset ----------------------------------------------------------------------------------
@@ -541,6 +476,7 @@ def _finalise_clips(rows: list[dict], config: PrepareConfig) -> pd.DataFrame:
     clips["split"] = clips["speaker_id"].map(splits).fillna("")
     clips["n_frames"] = clips["n_frames"].fillna(0).astype(np.int64)
     clips["fit_error_px"] = clips["fit_error_px"].astype(np.float64)
+    fill_optional_clip_columns(clips)
     for column in ("fps", "duration_s"):
         clips[column] = clips[column].astype(np.float64)
     return clips[[*CLIP_COLUMNS, IDENTITY_COLUMN, CAMERA_COLUMN]].reset_index(drop=True)

@@ -16,14 +16,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
+from portraittalker.sync import SyncOffsetConfig, SyncOffsetResult
 from portraittalker.tracking import FaceTrack
 
 REJECTION_CODES = (
     "missing_file", "zero_byte", "corrupt", "audio_only", "no_audio", "too_short", "silent_audio",
     "duration_mismatch", "no_face", "multiple_faces", "face_too_small", "scene_cut", "crop_outside",
-    "fit_failed", "error",
+    "fit_failed", "av_offset", "error",
 )
 PROBE_TIMEOUT_S = 60
 
@@ -42,6 +43,33 @@ class QualityConfig(BaseModel):
     scene_cut_histogram: float = Field(0.5, gt=0, le=1, description="Bhattacharyya distance of HSV histograms")
     scene_cut_landmark_jump: float = Field(0.15, gt=0, description="median landmark motion / face height per frame")
     max_scene_cuts: int = Field(0, ge=0)
+
+
+class AVOffsetConfig(BaseModel):
+    """The A/V offset check after tracking (params.yaml section ``prepare.av_offset``).
+
+    The offset is measured with :func:`portraittalker.sync.estimate_av_offset` (SyncNet sign:
+    positive = the audio leads the mouth). ``|offset| < shift_min_frames``: kept as is;
+    up to ``max_shift_frames`` with ``confidence >= min_confidence``: the audio is delayed by
+    ``offset`` frames (advanced if negative); larger, or large but below ``min_confidence``: rejected
+    (``av_offset``). Clips shorter than ``min_frames`` are kept unmeasured (NaN): on a single short
+    window the estimator's peak is broad and its confidence inflated (3 s GRID sentences score
+    0.5 at spurious ±6-8-frame lags), so neither a shift nor a rejection could be trusted there.
+    """
+
+    enabled: bool = True
+    shift_min_frames: int = Field(3, ge=1, description="smaller |offset| is left alone (estimator noise)")
+    max_shift_frames: int = Field(10, ge=1, description="larger |offset| is rejected, not shifted")
+    min_confidence: float = Field(0.2, ge=0, description="peak - median correlation needed to shift")
+    min_frames: int = Field(150, ge=1, description="shorter clips are not measured (6 s: 3+ correlation windows)")
+    sync: SyncOffsetConfig = Field(default_factory=SyncOffsetConfig)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> AVOffsetConfig:
+        if not self.shift_min_frames <= self.max_shift_frames < self.sync.max_lag:
+            raise ValueError(f"need shift_min_frames <= max_shift_frames < sync.max_lag, got {self.shift_min_frames}, "
+                             f"{self.max_shift_frames}, {self.sync.max_lag}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -98,6 +126,8 @@ class MediaInfo:
     audio_sample_rate: int = 0
     audio_channels: int = 0
     format_name: str = ""
+    video_start_s: float = 0.0  # the streams' start_time (seconds on the container's clock)
+    audio_start_s: float = 0.0
 
     @property
     def variable_frame_rate(self) -> bool:
@@ -111,6 +141,16 @@ def _rate(text: str | None) -> float:
     try:
         value = float(num) / float(den or 1)
     except (ValueError, ZeroDivisionError):
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def _start_time(stream: dict | None) -> float:
+    if not stream:
+        return 0.0
+    try:
+        value = float(stream.get("start_time", 0.0))
+    except (TypeError, ValueError):  # "N/A"
         return 0.0
     return value if math.isfinite(value) else 0.0
 
@@ -157,6 +197,8 @@ def probe_media(path: str | Path) -> MediaInfo | Rejection:
         audio_sample_rate=int(audio.get("sample_rate", 0) or 0) if audio else 0,
         audio_channels=int(audio.get("channels", 0) or 0) if audio else 0,
         format_name=str(fmt.get("format_name", "")),
+        video_start_s=_start_time(video),
+        audio_start_s=_start_time(audio),
     )
 
 
@@ -245,3 +287,17 @@ def check_track(track: FaceTrack, histogram_distances: np.ndarray, multi_face_co
     if len(cuts) > config.max_scene_cuts:
         return reject("scene_cut", f"{len(cuts)} scene cut(s), first at frame {cuts[0]}")
     return None
+
+
+def check_av_offset(estimate: SyncOffsetResult | None, config: AVOffsetConfig) -> tuple[int, Rejection | None]:
+    """(audio delay to apply in frames, rejection): see :class:`AVOffsetConfig`. ``None``: not measurable."""
+    if estimate is None or abs(estimate.offset) < config.shift_min_frames:
+        return 0, None
+    offset, confidence = estimate.offset, estimate.confidence
+    if abs(offset) > config.max_shift_frames:
+        return 0, reject("av_offset", f"audio-video offset {offset:+d} frames (confidence {confidence:.2f}) beyond "
+                                      f"±{config.max_shift_frames}")
+    if confidence < config.min_confidence:
+        return 0, reject("av_offset", f"audio-video offset {offset:+d} frames at confidence {confidence:.2f} "
+                                      f"< {config.min_confidence:g}: too uncertain to shift")
+    return offset, None

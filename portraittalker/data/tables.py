@@ -6,6 +6,10 @@ A dataset directory holds:
   ``status`` is ``"ok"``, ``"rejected"`` (a quality check failed) or ``"failed"`` (an error);
   ``reason`` says why. ``split`` is ``train``/``val``/``test``, assigned by speaker (no speaker in
   two splits). ``audio_path`` is a 16 kHz mono WAV relative to the dataset directory.
+  ``av_offset_frames`` is the audio-video offset measured on the source (SyncNet sign: positive =
+  audio leads the mouth; NaN where not measured), ``av_shift_frames`` the delay applied to the
+  audio to correct it (positive = delayed; 0 = none), ``av_confidence`` the estimate's confidence.
+  Tables written before these columns existed read back with NaN / 0 (:func:`read_dataset_tables`).
 - ``frames.parquet``: one row per frame of every ``ok`` clip: ``clip_id, frame, time_s``,
   ``landmarks`` (478*3 float32, flattened, pixel x/y in the 512² clip and MediaPipe z),
   ``face_box`` (4 float32: x_min, y_min, x_max, y_max) and the motion-schema columns of
@@ -38,8 +42,12 @@ DATASET_METADATA_KEY = b"portraittalker.dataset"
 
 CLIP_COLUMNS = [
     "clip_id", "source", "speaker_id", "language", "split", "n_frames", "fps", "duration_s", "audio_path",
-    "video_path", "status", "reason", "fit_error_px", "input_hash",
+    "video_path", "status", "reason", "fit_error_px", "input_hash", "av_offset_frames", "av_shift_frames",
+    "av_confidence",
 ]
+AV_OFFSET_COLUMN, AV_SHIFT_COLUMN, AV_CONFIDENCE_COLUMN = "av_offset_frames", "av_shift_frames", "av_confidence"
+# Columns added after the first datasets were written: their value for older tables and unmeasured clips.
+OPTIONAL_CLIP_COLUMNS = {AV_OFFSET_COLUMN: np.nan, AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: np.nan}
 CLIP_STATUSES = ("ok", "rejected", "failed")
 SPLITS = ("train", "val", "test")
 FRAME_KEY_COLUMNS = ["clip_id", "frame", "time_s"]
@@ -86,6 +94,15 @@ def write_table(df: pd.DataFrame, path: str | Path, meta: DatasetMeta) -> Path:
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return Path(path)
+
+
+def fill_optional_clip_columns(clips: pd.DataFrame) -> pd.DataFrame:
+    """Add the :data:`OPTIONAL_CLIP_COLUMNS` an older table lacks and fill their gaps (in place; returned)."""
+    for column, default in OPTIONAL_CLIP_COLUMNS.items():
+        values = clips[column] if column in clips else pd.Series(default, index=clips.index)
+        values = pd.to_numeric(values, errors="coerce")
+        clips[column] = values.fillna(default).astype(np.int64) if default == 0 else values.astype(np.float64)
+    return clips
 
 
 def check_clips_table(clips: pd.DataFrame) -> None:
@@ -135,7 +152,7 @@ def read_dataset_tables(out_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame
     out_dir = Path(out_dir)
     clips, meta = read_table(out_dir / CLIPS_FILE)
     frames, _ = read_table(out_dir / FRAMES_FILE)
-    return clips, frames, meta
+    return fill_optional_clip_columns(clips), frames, meta
 
 
 def frame_array(frames: pd.DataFrame, column: str, width: int) -> np.ndarray:
