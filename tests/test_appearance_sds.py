@@ -34,7 +34,8 @@ def fixed_view_config(steps: int, **render) -> AppearanceConfig:
         "lighting": {"spherical_harmonics": False},
         "views": {"batch_size": 1, "yaw_deg": [0, 0], "pitch_deg": [0, 0], "distance_m": [1, 1],
                   "expression_probability": 0, "jaw_probability": 0, "background": "black", "pool": 1},
-        "render": {"image_size": SIZE, "preview_size": 32, "components": ["face"], **render},
+        "render": {"image_size": SIZE, "preview_size": 32, "preview_yaws": [0, 60], "components": ["face"],
+                   **render},
         "optim": {"steps": steps, "texture_lr": 0.05, "progress": False, "checkpoint_every": 10},
     })
 

@@ -5,7 +5,7 @@ and follows a guidance chosen by name (``sds`` or ``photo``); the result is the 
 (``portraittalker/avatar/asset.py``) with ``source`` ``"sds"`` or ``"photo-fit"``.
 """
 
-from portraittalker.appearance.api import avatar_from_prompt, base_avatar
+from portraittalker.appearance.api import avatar_from_photo, avatar_from_prompt, base_avatar
 from portraittalker.appearance.config import AppearanceConfig
 from portraittalker.appearance.diffusion import (
     AnalyticDenoiser,
@@ -27,6 +27,7 @@ __all__ = [
     "SDSGuidance",
     "StableDiffusion",
     "StableDiffusionWeightsError",
+    "avatar_from_photo",
     "avatar_from_prompt",
     "base_avatar",
     "check_sd_folder",

@@ -9,10 +9,12 @@ import numpy as np
 
 from portraittalker.appearance.config import AppearanceConfig
 from portraittalker.appearance.diffusion import DiffusionBackbone
+from portraittalker.appearance.guidance.photo import PhotoFit, PhotoGuidance, fit_photo
 from portraittalker.appearance.guidance.sds import SDSGuidance
 from portraittalker.appearance.optimiser import AppearanceOptimiser, AppearanceResult
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
+from portraittalker.fitting import FittingConfig
 from portraittalker.head.base import HeadModel
 from portraittalker.render.mesh import default_albedo
 from portraittalker.render.scene import Background, Lighting, Material
@@ -48,6 +50,31 @@ def avatar_from_prompt(head: HeadModel, prompt: str, out_dir: str | Path, config
     model_id = str(config.sds.model) if backbone is None else type(backbone).__name__
     optimiser = AppearanceOptimiser(head, guidance, config, base, out_dir, source="sds",
                                     fingerprint_extra=f"prompt={prompt}|model={model_id}")
+    return optimiser.run()
+
+
+def avatar_from_photo(head: HeadModel, photo: str | Path | np.ndarray, out_dir: str | Path,
+                      config: AppearanceConfig | None = None, fitting: FittingConfig | None = None,
+                      photo_fit: PhotoFit | None = None) -> AppearanceResult:
+    """Photo -> avatar: landmark fit (identity, pose, expression), then photometric texture optimisation."""
+    config = (config or AppearanceConfig()).model_copy(deep=True)
+    config.guidance = "photo"
+    if not config.photo.refine_geometry:
+        config.geometry.learn_identity = False
+        config.geometry.displacement = False
+    if photo_fit is None:
+        photo_fit = fit_photo(head, photo, config.photo.fit_size, fitting, config.photo.min_face_px)
+    if config.texture.init == "designer":
+        config.texture.init = "default"
+    base = base_avatar(head, "", config)
+    base.identity = photo_fit.fit.params.identity[0].cpu().numpy().astype(np.float32)
+    base.attributes = {"photo_fit_error_px": float(photo_fit.fit.frame_error_px[0])}
+    if isinstance(photo, str | Path):
+        digest = file_sha256(photo)
+    else:
+        digest = hashlib.sha256(np.ascontiguousarray(photo_fit.image).tobytes()).hexdigest()
+    optimiser = AppearanceOptimiser(head, PhotoGuidance(photo_fit, config.photo), config, base, out_dir,
+                                    source="photo-fit", fingerprint_extra=f"photo={digest}")
     return optimiser.run()
 
 

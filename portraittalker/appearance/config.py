@@ -67,6 +67,8 @@ class ViewConfig(_Section):
 class RenderSection(_Section):
     image_size: int = Field(128, ge=8, le=1024, description="render resolution of the optimisation")
     preview_size: int = Field(256, ge=16, le=1024, description="turntable contact-sheet view size")
+    preview_yaws: list[float] = Field(default_factory=lambda: [-60.0, -30.0, 0.0, 30.0, 60.0, 90.0],
+                                      description="turntable yaws (degrees); a second row opens the mouth")
     components: list[str] | None = Field(None, description="head components drawn (None: all drawn ones)")
     diff: DiffRendererConfig = DiffRendererConfig()
 
@@ -124,6 +126,9 @@ class PhotoConfig(_Section):
     skin_prior_weight: float = Field(0.3, ge=0.0, description="unseen skin texels -> the median seen skin tone")
     face_margin: float = Field(0.06, ge=0.0, description="face mask grown by this fraction of the face size")
     min_face_px: int = Field(48, ge=8, description="a detected face smaller than this is rejected")
+    fit_size: int = Field(512, ge=64, le=2048, description="the face crop's size for tracking and fitting")
+    refine_geometry: bool = Field(False, description="also learn identity (landmark + photometric losses) and "
+                                  "displacements after the landmark fit; off: texture and lighting only (fast)")
 
 
 class AppearanceConfig(_Section):

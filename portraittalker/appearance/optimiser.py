@@ -91,6 +91,7 @@ class AppearanceOptimiser:
         for key in ("steps", "progress", "checkpoint_every", "device"):
             settings["optim"].pop(key, None)
         settings["render"].pop("preview_size", None)
+        settings["render"].pop("preview_yaws", None)
         text = json.dumps({"config": settings, "head": self.head.name, "source": self.source, "extra": extra},
                           sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -227,7 +228,8 @@ class AppearanceOptimiser:
             sheet = render_turntable(
                 self.head, params.vertices, params.albedo(), self.base.lighting,
                 params.sh.detach() if params.use_sh else None, self.config.render, self.config.render.preview_size,
-                background=tuple(self.base.background.color), device=self.device,
+                background=tuple(self.base.background.color), yaws=self.config.render.preview_yaws,
+                device=self.device, caption=f"{self.source}: {self.base.prompt}",
             )
         path = folder / TURNTABLE_NAME
         Image.fromarray(sheet).save(path)

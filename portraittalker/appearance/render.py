@@ -43,6 +43,7 @@ class AppearanceRenderer(DiffRenderer):
         self.sh: Tensor | None = None
         self._keys: Sequence[object] | None = None
         self._cache: dict[object, Fragments] = {}
+        self._light_cache: dict[object, tuple[Tensor, Tensor, Tensor]] = {}
 
     @contextlib.contextmanager
     def cached_views(self, keys: Sequence[object] | None) -> Iterator[None]:
@@ -54,6 +55,7 @@ class AppearanceRenderer(DiffRenderer):
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        self._light_cache.clear()
 
     def _rasterize(self, vertices: Tensor, view: Tensor, projection: Tensor) -> Fragments:
         keys = self._keys
@@ -74,14 +76,31 @@ class AppearanceRenderer(DiffRenderer):
 
     def _vertex_lighting(self, vertices: Tensor, lighting: Lighting, eye: Tensor, to_camera: Tensor,
                          orthographic: bool) -> tuple[Tensor, Tensor]:
+        keys = self._keys
+        if keys is not None and not vertices.requires_grad:  # frozen geometry: shading terms per view are constant
+            missing = [b for b, key in enumerate(keys) if (key, lighting) not in self._light_cache]
+            if missing:
+                index = torch.tensor(missing, device=vertices.device)
+                terms = self._lighting_terms(vertices[index], lighting, eye[index], to_camera[index], orthographic)
+                for row, b in enumerate(missing):
+                    self._light_cache[(keys[b], lighting)] = tuple(t[row : row + 1] for t in terms)
+            parts = [self._light_cache[(key, lighting)] for key in keys]
+            diffuse, highlight, basis = (torch.cat([p[i] for p in parts]) for i in range(3))
+        else:
+            diffuse, highlight, basis = self._lighting_terms(vertices, lighting, eye, to_camera, orthographic)
+        if self.sh is not None:
+            diffuse = (basis @ self.sh.to(vertices)).clamp_min(0.0)
+        return diffuse, highlight
+
+    def _lighting_terms(self, vertices: Tensor, lighting: Lighting, eye: Tensor, to_camera: Tensor,
+                        orthographic: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """(Lambert diffuse, highlight, SH basis of the eye-facing normals), each (B, V, k)."""
         diffuse, highlight = super()._vertex_lighting(vertices, lighting, eye, to_camera, orthographic)
-        if self.sh is None:
-            return diffuse, highlight
         normals = self.vertex_normals(vertices)
         to_eye = (to_camera[:, None, :].expand_as(vertices) if orthographic
                   else nn.functional.normalize(eye[:, None, :] - vertices, dim=-1))
         normals = torch.where((normals * to_eye).sum(-1, keepdim=True) < 0, -normals, normals)
-        return (sh_basis(normals) @ self.sh.to(vertices)).clamp_min(0.0), highlight
+        return diffuse, highlight, sh_basis(normals)
 
 
 @dataclass
