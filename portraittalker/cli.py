@@ -22,9 +22,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from portraittalker.appearance.cli import register as register_avatar_command
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 assets_app = typer.Typer(no_args_is_help=True, help="Head-model and weight files: what is present, how to get them.")
 app.add_typer(assets_app, name="assets")
+register_avatar_command(app)  # `portraittalker avatar` (portraittalker/appearance/cli.py)
 console = Console(stderr=True)
 
 ParamsOption = Annotated[Path | None, typer.Option("--params", help="params.yaml to use (default: the repo's)")]

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eval.evaluate import EvalConfig
+from portraittalker.appearance.config import AppearanceConfig
 from portraittalker.assets import REPO_ROOT
 from portraittalker.audio import AudioConfig
 from portraittalker.avatar.designer import DesignerConfig
@@ -172,6 +173,7 @@ class Params(Section):
     generate: GenerateConfig = GenerateConfig()
     mlflow: MlflowConfig = MlflowConfig()
     evaluate: EvaluateSection = EvaluateSection()
+    appearance: AppearanceConfig = AppearanceConfig()
     # Stages added by later issues keep their own sections; unknown top-level keys are an error.
     model_config = ConfigDict(extra="forbid")
 

@@ -1,0 +1,85 @@
+"""``portraittalker avatar``: an avatar folder from a text prompt (SDS) or from a photo.
+
+Registered on the main CLI by :func:`register`; also runnable alone as
+``python -m portraittalker.appearance.cli --prompt ... --sd-model DIR --out DIR``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def avatar(
+    out: Annotated[Path, typer.Option(help="Avatar folder to write (avatar.json, albedo.png, loss_curve.png, "
+                                           "turntable.png)")],
+    prompt: Annotated[str | None, typer.Option(help="Text description of the person (score distillation)")] = None,
+    sd_model: Annotated[Path | None, typer.Option("--sd-model", help="Local Stable Diffusion 1.5/2.1 diffusers "
+                                                  "folder (default: appearance.sds.model)")] = None,
+    photo: Annotated[Path | None, typer.Option(help="A photo of the person (fitting instead of SDS)")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: appearance.seed)")] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimisation steps (default: appearance.optim.steps)")] = None,
+    size: Annotated[int | None, typer.Option(help="Render size of the optimisation (square)")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: auto)")] = None,
+    restart: Annotated[bool, typer.Option("--restart", help="Ignore an existing checkpoint")] = False,
+    params_path: Annotated[Path | None, typer.Option("--params", help="params.yaml to use")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Make an avatar from a text prompt (--prompt, --sd-model) or from a photo (--photo)."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    if (prompt is None) == (photo is None):
+        raise _fail("give exactly one of --prompt TEXT or --photo IMAGE")
+    from portraittalker.appearance.api import avatar_from_photo, avatar_from_prompt
+    from portraittalker.appearance.diffusion import StableDiffusionWeightsError
+    from portraittalker.appearance.errors import GuidanceError
+    from portraittalker.appearance.optimiser import work_dir_for
+    from portraittalker.avatar.asset import AvatarFormatError
+    from portraittalker.config import ConfigError, load_params
+    from portraittalker.fitting import FittingError
+    from portraittalker.head import load_head_model
+
+    try:
+        params = load_params(params_path)
+        config = params.appearance.model_copy(deep=True)
+        if seed is not None:
+            config.seed = seed
+        if steps is not None:
+            config.optim.steps = steps
+        if size is not None:
+            config.render.image_size = size
+        if device is not None:
+            config.optim.device = device
+        if restart:
+            shutil.rmtree(work_dir_for(out), ignore_errors=True)
+        head = load_head_model(params.head.model, params.head.path)
+        if prompt is not None:
+            result = avatar_from_prompt(head, prompt, out, config, sd_model=sd_model)
+        else:
+            result = avatar_from_photo(head, photo, out, config, fitting=getattr(params.prepare, "fitting", None))
+    except (GuidanceError, StableDiffusionWeightsError, AvatarFormatError, ConfigError, FittingError,
+            FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from error
+    for path in (result.avatar_dir, *result.files.values()):
+        print(path)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``avatar`` command to ``app`` (the main ``portraittalker`` CLI)."""
+    app.command("avatar")(avatar)
+
+
+def main() -> None:
+    typer.run(avatar)
+
+
+if __name__ == "__main__":
+    main()
