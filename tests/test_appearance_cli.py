@@ -41,3 +41,29 @@ def test_avatar_from_a_missing_photo_is_a_clear_error(tmp_path: Path) -> None:
     result = CliRunner().invoke(make_app(), ["avatar", "--out", str(tmp_path / "a"), "--photo",
                                              str(tmp_path / "me.jpg")])
     assert result.exit_code == 2 and "photo not found" in result.output
+
+
+def test_export_glb_and_arkit_csv_from_the_command_line(ict_head, tmp_path: Path) -> None:
+    import numpy as np
+
+    from portraittalker.appearance.export import read_arkit_csv, read_glb
+    from portraittalker.avatar.asset import Avatar
+    from portraittalker.motion.schema import MotionTable
+    from portraittalker.render.scene import Background, Lighting, Material
+
+    Avatar(identity=np.zeros(ict_head.n_identity, np.float32), material=Material(albedo=np.full((32, 32, 3), 150,
+           np.uint8)), lighting=Lighting(), background=Background(), head_model=ict_head.name).save(tmp_path / "av")
+    motion = MotionTable.zeros(3, ict_head).save(tmp_path / "m.parquet")
+    runner = CliRunner()
+    result = runner.invoke(make_app(), ["export", "--avatar", str(tmp_path / "av"), "--motion", str(motion),
+                                        "--out", str(tmp_path / "t.glb")])
+    assert result.exit_code == 0, result.output
+    gltf, _ = read_glb(tmp_path / "t.glb")
+    assert gltf["animations"][0]["channels"]
+    result = runner.invoke(make_app(), ["export", "--avatar", str(tmp_path / "av"), "--motion", str(motion),
+                                        "--out", str(tmp_path / "t.csv"), "--format", "arkit-csv"])
+    assert result.exit_code == 0, result.output
+    assert read_arkit_csv(tmp_path / "t.csv")[1].shape == (3, 61)
+    result = runner.invoke(make_app(), ["export", "--avatar", str(tmp_path / "av"), "--out", str(tmp_path / "x.csv"),
+                                        "--format", "arkit-csv"])
+    assert result.exit_code == 2 and "needs --motion" in result.output

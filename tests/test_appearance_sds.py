@@ -55,6 +55,7 @@ def pattern_texture(size: int = 64) -> torch.Tensor:
     return torch.tensor(texture, dtype=torch.float32)[None]
 
 
+@pytest.mark.slow
 def test_sds_with_an_analytic_denoiser_moves_the_rendering_to_its_target(ict_head, tmp_path: Path) -> None:
     """The denoiser's noise prediction points at a known image: SDS must pull the rendering there."""
     config = fixed_view_config(steps=30)
@@ -129,8 +130,10 @@ def tiny_sd(tmp_path_factory) -> Path:
     return save_tiny_stable_diffusion(tmp_path_factory.mktemp("tiny-sd"))
 
 
+@pytest.mark.slow
 def test_tiny_random_stable_diffusion_runs_sds_steps_through_the_renderer(ict_head, tiny_sd: Path,
                                                                           tmp_path: Path) -> None:
+    assert check_sd_folder(tiny_sd) == tiny_sd
     backbone = StableDiffusion(tiny_sd, "cpu")
     assert backbone.resolution == 32 and backbone.prediction_type == "epsilon"
     config = fixed_view_config(steps=3)
@@ -145,7 +148,7 @@ def test_tiny_random_stable_diffusion_runs_sds_steps_through_the_renderer(ict_he
     assert np.abs(avatar.material.albedo.astype(int) - 128).max() > 0
 
 
-def test_missing_or_incomplete_sd_folder_names_the_parts(tmp_path: Path, tiny_sd: Path) -> None:
+def test_missing_or_incomplete_sd_folder_names_the_parts(tmp_path: Path) -> None:
     with pytest.raises(StableDiffusionWeightsError, match=r"not found.*huggingface"):
         check_sd_folder(tmp_path / "nowhere")
     with pytest.raises(StableDiffusionWeightsError, match="no Stable Diffusion folder"):
@@ -163,9 +166,9 @@ def test_missing_or_incomplete_sd_folder_names_the_parts(tmp_path: Path, tiny_sd
     (partial / "unet" / "config.json").write_text("{}")
     with pytest.raises(StableDiffusionWeightsError, match=r"unet/ weights.*vae/"):
         check_sd_folder(partial)
-    assert check_sd_folder(tiny_sd) == tiny_sd
 
 
+@pytest.mark.slow
 def test_resume_from_checkpoint_continues_the_run(ict_head, tmp_path: Path) -> None:
     config = fixed_view_config(steps=4)
     renderer = AppearanceRenderer(ict_head, config.render)

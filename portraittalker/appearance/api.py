@@ -66,6 +66,11 @@ def avatar_from_photo(head: HeadModel, photo: str | Path | np.ndarray, out_dir: 
         photo_fit = fit_photo(head, photo, config.photo.fit_size, fitting, config.photo.min_face_px)
     if config.texture.init == "designer":
         config.texture.init = "default"
+    # Levels finer than twice the render resolution only get isolated texels (speckle): stop before them.
+    resolution, levels = config.texture.base_resolution, 1
+    while levels < config.texture.levels and resolution * 2 <= 2 * config.render.image_size:
+        resolution, levels = resolution * 2, levels + 1
+    config.texture.levels = levels
     base = base_avatar(head, "", config)
     base.identity = photo_fit.fit.params.identity[0].cpu().numpy().astype(np.float32)
     base.attributes = {"photo_fit_error_px": float(photo_fit.fit.frame_error_px[0])}

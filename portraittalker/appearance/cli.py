@@ -67,14 +67,47 @@ def avatar(
         print(path)
 
 
+def export(
+    avatar_dir: Annotated[Path, typer.Option("--avatar", help="Avatar folder (portraittalker avatar / designer)")],
+    out: Annotated[Path, typer.Option(help="Output file: .glb or .csv")],
+    motion: Annotated[Path | None, typer.Option(help="Motion table (.parquet, portraittalker animate) to animate; "
+                                                     "required for arkit-csv")] = None,
+    format_: Annotated[str, typer.Option("--format", help="glb | arkit-csv")] = "glb",
+    params_path: Annotated[Path | None, typer.Option("--params", help="params.yaml to use")] = None,
+) -> None:
+    """Export an avatar (+ motion) as a GLB, or a motion as an ARKit / Live Link Face CSV."""
+    from portraittalker.appearance.export import ExportError, export_arkit_csv, export_glb
+    from portraittalker.avatar.asset import Avatar, AvatarFormatError
+    from portraittalker.config import ConfigError, load_params
+    from portraittalker.head import load_head_model
+    from portraittalker.motion.schema import MotionSchemaError, MotionTable
+
+    if format_ not in ("glb", "arkit-csv"):
+        raise _fail(f"--format must be glb or arkit-csv, got {format_!r}")
+    if format_ == "arkit-csv" and motion is None:
+        raise _fail("--format arkit-csv needs --motion motion.parquet")
+    try:
+        params = load_params(params_path)
+        head = load_head_model(params.head.model, params.head.path)
+        table = MotionTable.load(motion) if motion is not None else None
+        if format_ == "glb":
+            path = export_glb(Avatar.load(avatar_dir, expected_head=head), head, out, table)
+        else:
+            path = export_arkit_csv(table, head, out)
+    except (ExportError, AvatarFormatError, ConfigError, MotionSchemaError, FileNotFoundError, ValueError) as error:
+        raise _fail(str(error)) from error
+    print(path)
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:
-    """Add the ``avatar`` command to ``app`` (the main ``portraittalker`` CLI)."""
+    """Add the ``avatar`` and ``export`` commands to ``app`` (the main ``portraittalker`` CLI)."""
     app.command("avatar")(avatar)
+    app.command("export")(export)
 
 
 def main() -> None:
