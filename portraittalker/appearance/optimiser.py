@@ -221,15 +221,16 @@ class AppearanceOptimiser:
         )
 
     def write_reports(self, folder: Path) -> dict[str, Path]:
+        subject = self.base.prompt or Path(str(self.guidance.metadata().get("photo", ""))).name
         files = {"loss_curve": plot_losses(self.history, folder / LOSS_CURVE_NAME,
-                                           title=f"{self.guidance.name}: {self.base.prompt}")}
+                                           title=f"{self.guidance.name}: {subject}")}
         params = self.parameters
         with torch.no_grad():
             sheet = render_turntable(
                 self.head, params.vertices, params.albedo(), self.base.lighting,
                 params.sh.detach() if params.use_sh else None, self.config.render, self.config.render.preview_size,
                 background=tuple(self.base.background.color), yaws=self.config.render.preview_yaws,
-                device=self.device, caption=f"{self.source}: {self.base.prompt}",
+                device=self.device, caption=f"{self.source}: {subject}",
             )
         path = folder / TURNTABLE_NAME
         Image.fromarray(sheet).save(path)
