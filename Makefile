@@ -78,3 +78,28 @@ bench: setup
 
 clean:
 	rm -rf outputs .pytest_cache
+
+# A local Prefect server on 127.0.0.1 with the work pool, the prefect.yaml deployments and one process worker
+# (docs/orchestration.md; a GPU node's worker joins with PREFECT_API_URL=http://<this host>:$(PREFECT_PORT)/api).
+# Ctrl-C stops both.
+PREFECT_HOST ?= 127.0.0.1
+PREFECT_PORT ?= 4200
+PREFECT_POOL ?= portraittalker-local
+.PHONY: serve mlflow-ui
+serve: setup
+	@export PREFECT_API_URL=http://$(PREFECT_HOST):$(PREFECT_PORT)/api; \
+	$(VENV)/bin/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT) & server=$$!; \
+	trap 'kill $$worker $$server 2>/dev/null; wait' EXIT; trap 'exit 130' INT TERM; \
+	until $(PY) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)' "$$PREFECT_API_URL/health" 2>/dev/null; do \
+	  kill -0 $$server 2>/dev/null || exit 1; sleep 1; done; \
+	$(VENV)/bin/prefect work-pool create $(PREFECT_POOL) --type process --overwrite && \
+	$(VENV)/bin/prefect --no-prompt deploy --all && \
+	{ $(VENV)/bin/prefect worker start --pool $(PREFECT_POOL) & worker=$$!; wait $$worker; }
+
+# MLflow tracking server + UI on loopback over the same sqlite store the flows write (sqlite:///mlflow.db);
+# flows log to it with MLFLOW_TRACKING_URI=http://$(MLFLOW_HOST):$(MLFLOW_PORT).
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+mlflow-ui: setup
+	$(VENV)/bin/mlflow server --host $(MLFLOW_HOST) --port $(MLFLOW_PORT) \
+	  --backend-store-uri sqlite:///$(abspath mlflow.db) --artifacts-destination $(abspath mlruns) --workers 1

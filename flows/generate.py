@@ -9,7 +9,11 @@ video exists with the same inputs hash are skipped. Everything is logged to MLfl
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -116,10 +120,41 @@ def main(argv: list[str] | None = None) -> None:
     workers = args.max_parallel or params.generate.max_parallel_jobs
     runner = generate_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
     try:
-        with terminate_on_sigterm():  # SIGTERM unwinds: temp files and the temporary Prefect server are cleaned up
+        with stop_temporary_server(), terminate_on_sigterm():  # SIGTERM unwinds: temp files, temporary server
             print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
     except Terminated as stop:
         sys.exit(f"error: {stop}; stopped, finished videos kept (a rerun skips them)")
+
+
+def _stop_temporary_servers() -> None:
+    from prefect.server.api.server import SubprocessASGIServer
+
+    for server in list(SubprocessASGIServer._instances.values()):
+        server.stop()
+
+
+@contextmanager
+def stop_temporary_server() -> Iterator[None]:
+    """Stop Prefect's ephemeral API server when the block ends, however it ends.
+
+    Prefect stops it only from ``atexit``, which never runs when a second SIGTERM arrives while the interpreter
+    waits for in-flight job threads after the first one (the default action kills the process on the spot and the
+    uvicorn child is orphaned). Here it is stopped as soon as the flow call unwinds, and a SIGTERM arriving after
+    the block stops it before raising :class:`Terminated` again. A no-op with a real server (``PREFECT_API_URL``).
+    """
+    def _on_sigterm(signum: int, _frame: object) -> None:
+        _stop_temporary_servers()
+        raise Terminated(signum)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
+    try:
+        yield
+    finally:
+        _stop_temporary_servers()
+        # keep the handler for the rest of the process: job threads may still be finishing their video
+        if main and previous not in (None, signal.SIG_DFL):
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
