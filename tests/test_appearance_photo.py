@@ -52,7 +52,7 @@ def test_photo_avatar_rerenders_the_photo_and_beats_the_default(ict_head, first_
     config = AppearanceConfig.model_validate({
         "texture": {"size": 128, "base_resolution": 8, "levels": 4, "coarse_to_fine": 0.3},
         "render": {"image_size": RENDER, "preview_size": 96, "preview_yaws": [0, 45, 90]},
-        "optim": {"steps": 30, "texture_lr": 0.05, "progress": False},
+        "optim": {"steps": 30, "texture_lr": 0.05, "progress": False}, "photo": {"steps": 30},
     })
     result = avatar_from_photo(ict_head, first_frame, tmp_path / "me", config, photo_fit=fit)
     avatar = Avatar.load(tmp_path / "me", expected_head=ict_head)

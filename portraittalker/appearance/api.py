@@ -59,6 +59,8 @@ def avatar_from_photo(head: HeadModel, photo: str | Path | np.ndarray, out_dir: 
     """Photo -> avatar: landmark fit (identity, pose, expression), then photometric texture optimisation."""
     config = (config or AppearanceConfig()).model_copy(deep=True)
     config.guidance = "photo"
+    if config.photo.steps is not None:
+        config.optim.steps = config.photo.steps
     if not config.photo.refine_geometry:
         config.geometry.learn_identity = False
         config.geometry.displacement = False

@@ -49,6 +49,7 @@ def avatar(
             config.seed = seed
         if steps is not None:
             config.optim.steps = steps
+            config.photo.steps = steps
         if size is not None:
             config.render.image_size = size
         if device is not None:

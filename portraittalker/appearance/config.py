@@ -127,6 +127,8 @@ class PhotoConfig(_Section):
     face_margin: float = Field(0.06, ge=0.0, description="face mask grown by this fraction of the face size")
     min_face_px: int = Field(48, ge=8, description="a detected face smaller than this is rejected")
     fit_size: int = Field(512, ge=64, le=2048, description="the face crop's size for tracking and fitting")
+    steps: int | None = Field(300, ge=1, description="steps of the photo path (it converges far sooner than SDS); "
+                              "None: optim.steps")
     refine_geometry: bool = Field(False, description="also learn identity (landmark + photometric losses) and "
                                   "displacements after the landmark fit; off: texture and lighting only (fast)")
 
