@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -42,7 +43,18 @@ def read_state_dict(path: str | Path, what: str, how_to_get: str) -> dict:
         raise WeightsError(f"{path}: not a {what} state dict loadable with weights_only=True ({error})") from error
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: expected a state dict ({what}), got {type(state).__name__}")
+    if not all(isinstance(value, torch.Tensor) for value in state.values()):
+        raise WeightsError(f"{path}: expected a dict of tensors ({what}), found non-tensor values")
     return state
+
+
+def load_into(module: Any, state: dict, path: str | Path, what: str, strict: bool = True) -> None:
+    """``module.load_state_dict(state)``; a key or shape mismatch becomes a :class:`WeightsError` naming ``path``."""
+    try:
+        module.load_state_dict(state, strict=strict)
+    except RuntimeError as error:
+        message = " ".join(str(error).split())
+        raise WeightsError(f"{path}: not {what} ({message[:600]})") from error
 
 
 class MetricUnavailable(RuntimeError):  # noqa: N818 - reads as a state, not a failure

@@ -58,6 +58,7 @@ class EvalConfig(BaseModel):
     """``evaluate`` section of params.yaml."""
 
     syncnet_weights: Path | None = Field(None, description="syncnet_v2.model; LSE-C/D unavailable without")
+    s3fd_weights: Path | None = Field(None, description="sfd_face.pth (S3FD face detector); LSE-C/D need it too")
     inception_weights: Path | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; FID/KID")
     clip_model: Path | None = Field(None, description="local CLIP model folder; CLIP-T")
     lpips_backbone_weights: Path | None = Field(None, description="torchvision alexnet-owt-7be5be79.pth; LPIPS")
@@ -184,14 +185,20 @@ def pair_references(items: list[VideoItem], reference: str | Path | None,
 
 
 class _Models:
-    """Lazily loaded weighted models; a load failure makes that family unavailable with the reason."""
+    """The weighted models, loaded once from the user's local files (nothing is downloaded).
+
+    A family whose file is not configured is unavailable with the reason (which file, where to get it); a
+    file that is configured but missing or unreadable (junk, a pickle with code, another network's weights)
+    raises :class:`WeightsError`: the user asked for that metric, so it is an error, not "unavailable".
+    """
 
     def __init__(self, config: EvalConfig) -> None:
         self.config = config
         self.reasons: dict[str, str] = {}
-        self.syncnet = self._load("lse", config.syncnet_weights, "--syncnet-weights (syncnet_v2.model)", _load_syncnet)
+        self.syncnet = self._load_lse()
         self.inception = self._load("fid", config.inception_weights,
-                                    "--inception-weights (pt_inception-2015-12-05-6726825d.pth)", _load_inception)
+                                    "--inception-weights (pt_inception-2015-12-05-6726825d.pth)",
+                                    lambda path, device: _load_inception(path, device, config.fid.dims))
         self.clip = self._load("clip_t", config.clip_model, "--clip (local CLIP model folder)", _load_clip)
         self.lpips = self._load_lpips()
 
@@ -199,37 +206,42 @@ class _Models:
         if path is None:
             self.reasons[family] = f"no weights given ({option})"
             return None
-        try:
-            return loader(Path(path), self.config.device)
-        except EvalInputError as error:
-            self.reasons[family] = str(error)
+        return loader(Path(path), self.config.device)
+
+    def _load_lse(self) -> Any:
+        # syncnet-python's pipeline needs two files: SyncNet and the S3FD face detector.
+        from eval.lse import load_s3fd_network, load_syncnet_model, load_syncnet_pipeline, missing_weights_reason
+
+        syncnet, s3fd = self.config.syncnet_weights, self.config.s3fd_weights
+        if syncnet is None or s3fd is None:
+            self.reasons["lse"] = missing_weights_reason(syncnet, s3fd)
+            if syncnet is not None or s3fd is not None:  # the file that was given must still be readable
+                if syncnet is not None:
+                    load_syncnet_model(syncnet)
+                else:
+                    load_s3fd_network(s3fd)
+                log.warning("LSE-C/LSE-D unavailable: %s", self.reasons["lse"])
             return None
+        return load_syncnet_pipeline(syncnet, s3fd, self.config.lse, self.config.device)
 
     def _load_lpips(self) -> Any:
         # Two files (backbone + linear heads), so it does not fit the one-path ``_load``.
-        from eval.lpips import load_lpips, missing_weights_reason
+        from eval.lpips import check_lpips_file, load_lpips, missing_weights_reason
 
         backbone, linear = self.config.lpips_backbone_weights, self.config.lpips_linear_weights
         if backbone is None or linear is None:
             self.reasons["lpips"] = missing_weights_reason(backbone, linear)
+            if backbone is not None or linear is not None:  # the file that was given must still be readable
+                check_lpips_file(backbone, linear)
+                log.warning("LPIPS unavailable: %s", self.reasons["lpips"])
             return None
-        try:
-            return load_lpips(backbone, linear, self.config.device)
-        except EvalInputError as error:
-            self.reasons["lpips"] = str(error)
-            return None
+        return load_lpips(backbone, linear, self.config.device)
 
 
-def _load_syncnet(path: Path, device: str) -> Any:
-    from eval.syncnet import load_syncnet
-
-    return load_syncnet(path, device)
-
-
-def _load_inception(path: Path, device: str) -> Any:
+def _load_inception(path: Path, device: str, dims: int) -> Any:
     from eval.fid import load_inception
 
-    return load_inception(path, device)
+    return load_inception(path, device, dims)
 
 
 def _load_clip(path: Path, device: str) -> Any:
@@ -299,7 +311,7 @@ def evaluate_video(item: VideoItem, reference_path: Path | None, models: _Models
             raise MetricUnavailable(models.reasons["lse"])
         if audio is None:
             raise MetricUnavailable(audio_reason)
-        out = compute_lse(models.syncnet, frames, track.face_boxes, audio, config.lse)
+        out = compute_lse(models.syncnet, item.video_path, item.audio_path, config.max_frames)
         return {"lse_c": out.lse_c, "lse_d": out.lse_d, "lse_offset": float(out.offset)}
 
     _attempt(result, ("lse_c", "lse_d", "lse_offset"), lse)
@@ -360,14 +372,15 @@ def evaluate_video(item: VideoItem, reference_path: Path | None, models: _Models
 
 def _dataset_fid(models: _Models, features: dict[str, list[np.ndarray]], config: EvalConfig,
                  metrics: dict[str, float], unavailable: dict[str, str], notes: list[str]) -> None:
-    from eval.fid import FEATURE_DIM, fid_from_features, kid_from_features
+    from eval.fid import fid_from_features, kid_from_features
 
     if models.inception is None:
         for name in DATASET_METRICS:
             unavailable[name] = models.reasons["fid"]
         return
-    generated = np.concatenate(features["generated"]) if features["generated"] else np.zeros((0, FEATURE_DIM))
-    reference = np.concatenate(features["reference"]) if features["reference"] else np.zeros((0, FEATURE_DIM))
+    dims = config.fid.dims
+    generated = np.concatenate(features["generated"]) if features["generated"] else np.zeros((0, dims))
+    reference = np.concatenate(features["reference"]) if features["reference"] else np.zeros((0, dims))
     metrics["fid_n_generated_frames"] = float(len(generated))
     metrics["fid_n_reference_frames"] = float(len(reference))
     if len(generated) < 2 or len(reference) < 2:
@@ -375,12 +388,17 @@ def _dataset_fid(models: _Models, features: dict[str, list[np.ndarray]], config:
             unavailable[name] = (f"FID/KID need >= 2 frames per set (generated {len(generated)}, "
                                  f"reference {len(reference)})")
         return
-    metrics["fid"] = fid_from_features(generated, reference)
+    try:
+        metrics["fid"] = fid_from_features(generated, reference)
+    except ValueError as error:  # pytorch-fid: sqrtm of a (near-)singular covariance product went complex
+        unavailable["fid"] = (f"pytorch-fid could not compute FID from {len(generated)} generated / "
+                              f"{len(reference)} reference frames ({error}); a {dims}-d covariance needs more "
+                              f"than {dims} frames per set")
     metrics["kid"], metrics["kid_std"] = kid_from_features(generated, reference, config.fid.kid_subset_size,
                                                            config.fid.kid_subsets)
-    if min(len(generated), len(reference)) < FEATURE_DIM:
-        notes.append(f"FID uses {len(generated)} generated / {len(reference)} reference frames: a 2048-d covariance "
-                     f"needs >= {FEATURE_DIM} frames per set to be full rank, so this FID is biased and not "
+    if "fid" in metrics and min(len(generated), len(reference)) < dims:
+        notes.append(f"FID uses {len(generated)} generated / {len(reference)} reference frames: a {dims}-d covariance "
+                     f"needs >= {dims} frames per set to be full rank, so this FID is biased and not "
                      "comparable with published numbers (KID is unbiased at small sizes).")
 
 

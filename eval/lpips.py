@@ -1,44 +1,38 @@
-"""LPIPS v0.1 (Zhang et al. 2018, AlexNet backbone) without torchvision or the ``lpips`` package.
+"""LPIPS v0.1 (Zhang et al. 2018, AlexNet backbone) computed by the ``lpips`` package.
 
-Reproduces ``lpips.LPIPS(net="alex", version="0.1")`` with ``normalize=True`` inputs: RGB in [0, 1]
-scaled to [-1, 1], the package's ScalingLayer, AlexNet ``features`` taps after relu1..relu5,
-per-channel unit normalisation, squared differences, 1x1 "lin" layers (no bias), spatial mean, sum
-over the five layers. Computed at the frames' native resolution (no resize), as the package does.
+``lpips.LPIPS(net="alex", version="0.1")`` called with ``normalize=True`` on RGB in [0, 1], per frame, at
+the frames' native resolution (no resize), as the package does. Two user files, nothing downloaded:
 
-Two user files (nothing is downloaded):
+* backbone: torchvision's ``alexnet-owt-7be5be79.pth``, loaded strictly into
+  ``torchvision.models.alexnet(weights=None)``; its ``features`` layers are copied into the package's
+  ``net.slice1..5`` (which hold exactly those torchvision modules, under their ``features`` indices);
+* linear: the package's ``weights/v0.1/alex.pth`` (keys ``lin0.model.1.weight`` .. ``lin4.model.1.weight``).
 
-* backbone: torchvision's ``alexnet-owt-7be5be79.pth``; its ``features.*`` keys load as is, its
-  ``classifier.*`` keys are ignored;
-* linear: the lpips package's ``weights/v0.1/alex.pth`` (keys ``lin0.model.1.weight`` ...
-  ``lin4.model.1.weight``).
+The package is built with ``pretrained=False, pnet_rand=True`` so it neither fetches the ImageNet AlexNet
+(torchvision's download) nor reads a linear file itself (its own load is ``strict=False``, which would
+accept a file with none of the expected keys); both files are read with ``torch.load(weights_only=True)``.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from eval.common import MetricUnavailable, WeightsError, read_state_dict
+from eval.common import MetricUnavailable, WeightsError, load_into, read_state_dict
 
 BACKBONE_HOW_TO_GET = (
     "download torchvision's AlexNet weights alexnet-owt-7be5be79.pth from "
     "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth and pass its path"
 )
 LINEAR_HOW_TO_GET = (
-    "take weights/v0.1/alex.pth from the lpips package (PyPI 'lpips', or "
+    "take weights/v0.1/alex.pth from the installed lpips package (site-packages/lpips/weights/v0.1/alex.pth, or "
     "https://github.com/richzhang/PerceptualSimilarity/tree/master/lpips/weights/v0.1) and pass its path"
 )
-# lpips.pretrained_networks.ScalingLayer: maps [-1, 1] inputs to the ImageNet statistics AlexNet expects.
-SCALING_SHIFT = (-0.030, -0.088, -0.188)
-SCALING_SCALE = (0.458, 0.448, 0.450)
-LAYER_CHANNELS = (64, 192, 384, 256, 256)  # relu1..relu5
-# torchvision ``features`` indices of the ReLUs whose outputs are tapped (lpips' slice1..slice5 ends).
-TAP_AFTER = (1, 4, 7, 9, 11)
-MIN_SIDE = 31  # smaller inputs leave nothing for the second max-pool (conv1 output must be >= 7 px)
-NORM_EPS = 1e-10  # lpips.normalize_tensor
+MIN_SIDE = 31  # smaller inputs leave nothing for AlexNet's second max-pool
 
 
 def missing_weights_reason(backbone: Path | None, linear: Path | None) -> str:
@@ -51,88 +45,58 @@ def missing_weights_reason(backbone: Path | None, linear: Path | None) -> str:
     return "no weights given for LPIPS: " + "; ".join(parts)
 
 
-class NetLinLayer(nn.Module):
-    """lpips' 1x1 channel weighting; ``model.1`` so the package's keys load (its Dropout is identity at eval)."""
+def _backbone(path: Path) -> Any:
+    """torchvision's ``alexnet(weights=None)`` with the user's ``alexnet-owt-7be5be79.pth``, loaded strictly."""
+    from torchvision.models import alexnet
 
-    def __init__(self, channels: int) -> None:
-        super().__init__()
-        self.model = nn.Sequential(nn.Identity(), nn.Conv2d(channels, 1, kernel_size=1, bias=False))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
-
-
-class LPIPSAlex(nn.Module):
-    """(B, 3, H, W) RGB in [-1, 1] pairs -> (B,) LPIPS distances."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.register_buffer("shift", torch.tensor(SCALING_SHIFT).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("scale", torch.tensor(SCALING_SCALE).view(1, 3, 1, 1), persistent=False)
-        # torchvision's AlexNet ``features`` layout, so ``features.{0,3,6,8,10}.*`` keys load unchanged.
-        self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2), nn.ReLU(),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(64, 192, kernel_size=5, padding=2), nn.ReLU(),
-            nn.MaxPool2d(kernel_size=3, stride=2),
-            nn.Conv2d(192, 384, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, kernel_size=3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, kernel_size=3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(kernel_size=3, stride=2),  # unused by LPIPS; kept for the torchvision layout
-        )
-        for index, channels in enumerate(LAYER_CHANNELS):
-            setattr(self, f"lin{index}", NetLinLayer(channels))
-
-    def taps(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """relu1..relu5 activations of ScalingLayer-normalised ``x`` (in [-1, 1])."""
-        x = (x - self.shift) / self.scale
-        out = []
-        for index, layer in enumerate(self.features[: TAP_AFTER[-1] + 1]):
-            x = layer(x)
-            if index in TAP_AFTER:
-                out.append(x)
-        return out
-
-    def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(x0.shape[0], device=x0.device, dtype=x0.dtype)
-        for index, (f0, f1) in enumerate(zip(self.taps(x0), self.taps(x1), strict=True)):
-            n0 = f0 / (f0.pow(2).sum(dim=1, keepdim=True).sqrt() + NORM_EPS)
-            n1 = f1 / (f1.pow(2).sum(dim=1, keepdim=True).sqrt() + NORM_EPS)
-            weighted = getattr(self, f"lin{index}")((n0 - n1) ** 2)
-            total = total + weighted.mean(dim=(1, 2, 3))
-        return total
+    network = alexnet(weights=None)
+    load_into(network, read_state_dict(path, "AlexNet backbone weights", BACKBONE_HOW_TO_GET), path,
+              "torchvision AlexNet weights")
+    return network
 
 
-def _check_keys(path: Path, what: str, state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> None:
-    missing = sorted(set(expected) - set(state))
-    unknown = sorted(set(state) - set(expected))
+def _package_model() -> Any:
+    import lpips as lpips_package
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # lpips passes torchvision's deprecated `pretrained=`
+        return lpips_package.LPIPS(net="alex", version="0.1", pretrained=False, pnet_rand=True, verbose=False)
+
+
+def _load_linear(model: Any, path: Path) -> None:
+    linear = read_state_dict(path, "LPIPS linear weights", LINEAR_HOW_TO_GET)
+    expected = {k for k in model.state_dict() if k.startswith("lin") and not k.startswith("lins.")}
+    missing, unknown = sorted(expected - set(linear)), sorted(set(linear) - expected)
     if missing or unknown:
-        raise WeightsError(f"{path}: not {what} (missing keys {missing[:5]}, unknown keys {unknown[:5]})")
-    for key, value in state.items():
-        if not isinstance(value, torch.Tensor) or value.shape != expected[key].shape:
-            got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise WeightsError(f"{path}: key {key!r} has shape {got}, expected {tuple(expected[key].shape)}")
+        raise WeightsError(f"{path}: not lpips v0.1 alex.pth linear weights "
+                           f"(missing keys {missing[:5]}, unknown keys {unknown[:5]})")
+    load_into(model, linear, path, "lpips v0.1 alex.pth linear weights", strict=False)
 
 
-def load_lpips(backbone_path: str | Path, linear_path: str | Path, device: str = "cpu") -> LPIPSAlex:
-    """LPIPS-Alex v0.1 from torchvision's ``alexnet-owt-7be5be79.pth`` and lpips' ``v0.1/alex.pth``."""
+def check_lpips_file(backbone_path: str | Path | None = None, linear_path: str | Path | None = None) -> None:
+    """Read whichever of the two files is given as :func:`load_lpips` would; raises :class:`WeightsError`."""
+    if backbone_path is not None:
+        _backbone(Path(backbone_path))
+    if linear_path is not None:
+        _load_linear(_package_model(), Path(linear_path))
+
+
+def load_lpips(backbone_path: str | Path, linear_path: str | Path, device: str = "cpu") -> Any:
+    """``lpips.LPIPS(net="alex", version="0.1")`` with torchvision's AlexNet file and lpips' v0.1 ``alex.pth``."""
     backbone_path, linear_path = Path(backbone_path), Path(linear_path)
-    model = LPIPSAlex()
-    own = model.state_dict()
-    backbone = read_state_dict(backbone_path, "AlexNet backbone weights", BACKBONE_HOW_TO_GET)
-    backbone = {k: v for k, v in backbone.items() if not k.startswith("classifier.")}
-    _check_keys(backbone_path, "torchvision AlexNet weights", backbone,
-                {k: v for k, v in own.items() if k.startswith("features.")})
-    linear = read_state_dict(linear_path, "LPIPS linear weights", LINEAR_HOW_TO_GET)
-    _check_keys(linear_path, "lpips v0.1 alex.pth linear weights", linear,
-                {k: v for k, v in own.items() if k.startswith("lin")})
-    model.load_state_dict({**backbone, **linear})
+    torchvision_alexnet = _backbone(backbone_path)
+    model = _package_model()
+    # The package's net.slice1..5 hold torchvision's ``features`` modules under their original indices.
+    for index in range(1, model.net.N_slices + 1):
+        for name, module in getattr(model.net, f"slice{index}").named_children():
+            module.load_state_dict(torchvision_alexnet.features[int(name)].state_dict())
+    _load_linear(model, linear_path)
     model.requires_grad_(False)
     return model.to(device).eval()
 
 
 @torch.no_grad()
-def lpips_per_frame(model: LPIPSAlex, generated: np.ndarray, reference: np.ndarray, batch_size: int = 8) -> np.ndarray:
+def lpips_per_frame(model: Any, generated: np.ndarray, reference: np.ndarray, batch_size: int = 8) -> np.ndarray:
     """Per-frame LPIPS of two (N, H, W, 3) uint8 RGB arrays of equal shape -> (N,) float64."""
     if generated.shape != reference.shape or generated.ndim != 4 or generated.shape[-1] != 3:
         raise ValueError(f"LPIPS needs two (N, H, W, 3) arrays of equal shape, got {generated.shape} "
@@ -143,17 +107,18 @@ def lpips_per_frame(model: LPIPSAlex, generated: np.ndarray, reference: np.ndarr
         raise MetricUnavailable(f"LPIPS needs frames of at least {MIN_SIDE}x{MIN_SIDE} px, got {generated.shape[1:3]}")
     device = next(model.parameters()).device
 
-    def to_tensor(frames: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float().to(device)
-        return tensor / 127.5 - 1.0  # [0, 255] -> [-1, 1] (lpips' normalize=True on [0, 1] images)
+    def to_tensor(frames: np.ndarray) -> torch.Tensor:  # torchvision ToTensor: RGB in [0, 1]
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).contiguous().float().div(255.0) \
+            .to(device)
 
     out = []
     for start in range(0, len(generated), batch_size):
         stop = start + batch_size
-        out.append(model(to_tensor(generated[start:stop]), to_tensor(reference[start:stop])).cpu().double().numpy())
-    return np.concatenate(out) if out else np.zeros(0)
+        distance = model(to_tensor(generated[start:stop]), to_tensor(reference[start:stop]), normalize=True)
+        out.append(distance.flatten().cpu().double().numpy())
+    return np.concatenate(out)
 
 
-def lpips(model: LPIPSAlex, generated: np.ndarray, reference: np.ndarray, batch_size: int = 8) -> float:
+def lpips(model: Any, generated: np.ndarray, reference: np.ndarray, batch_size: int = 8) -> float:
     """Mean over frames of the per-frame LPIPS (lower = more similar; identical frames give 0)."""
     return float(lpips_per_frame(model, generated, reference, batch_size).mean())

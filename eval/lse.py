@@ -1,148 +1,234 @@
-"""LSE-C / LSE-D as joonson/syncnet_python computes them (``SyncNetInstance.evaluate``).
+"""LSE-C / LSE-D / offset computed by ``syncnet-python`` (joonson/syncnet_python's SyncNet + S3FD pipeline).
 
-The maths is the upstream one, re-implemented:
+A thin adapter over :class:`syncnet_python.SyncNetPipeline` (PyPI ``syncnet-python`` 0.2.3, the MoChaBench
+packaging of the original ``run_pipeline.py`` + ``SyncNetInstance.evaluate``): the video is converted to
+25 fps, S3FD detects faces (``facedet_scale`` 0.25, confidence 0.9), faces are tracked within scenes
+(PySceneDetect), each track is cropped (``crop_scale`` 0.4, XVID round trip) and scored by SyncNet over
+offsets ``-vshift..+vshift``. Per track: offset, confidence (median - min of the mean distances) and
+minimum mean distance; for the video, as the package returns them: **LSE-C** = the largest confidence over
+tracks, **LSE-D** = the smallest distance over tracks, offset = that of the most confident track
+(SyncNet sign: positive = the audio leads the video).
 
-* audio -> 16-bit PCM values at 16 kHz -> ``python_speech_features.mfcc`` defaults (13 coefficients,
-  25 ms window, 10 ms step: 4 MFCC frames per 25 fps video frame);
-* ``n = min(frames, floor(samples / 640))``; windows ``i = 0 .. n-6``: 5 crops ``i..i+4`` and MFCC
-  columns ``4i .. 4i+19``; SyncNet embeds both;
-* for each video window ``i`` and shift ``k = 0..2*vshift``: Euclidean (``pairwise_distance``,
-  eps 1e-6) distance to audio window ``i + k - vshift`` (zero vector outside the clip);
-* ``mdist = mean_i dist[i, k]``; **LSE-D** = ``min_k mdist``; **LSE-C** = ``median_k mdist - LSE-D``;
-  **offset** = ``vshift - argmin_k mdist`` (positive: the audio leads the video).
-
-Face crops follow ``run_pipeline.crop_video`` (box size/centre median-filtered over 13 frames,
-``crop_scale`` 0.4, grey-110 padding, 224x224 BGR) with one documented deviation: the boxes come
-from MediaPipe face-mesh extents (``portraittalker.tracking``) instead of the S3FD detector, and
-crops are used directly instead of going through an XVID/JPEG round trip.
+Weights are the user's local files, never downloaded (the package downloads nothing either):
+``syncnet_v2.model`` and ``sfd_face.pth``. They are read here with ``torch.load(weights_only=True)`` and
+loaded strictly into the package's own ``SyncNetModel.S`` / ``S3FDNet``: :class:`_LocalWeightsPipeline`
+overrides the package's two loader methods only, because they call ``torch.load`` without
+``weights_only`` and report a missing or foreign file as a bare traceback.
 """
 
 from __future__ import annotations
 
-import math
+import contextlib
+import io
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-import cv2
 import numpy as np
-import torch
 from pydantic import BaseModel, Field
-from scipy import signal
 
-from eval.common import MetricUnavailable, interpolate_nans
-from eval.syncnet import SyncNet
+from eval.common import FPS, MetricUnavailable, load_into, read_state_dict
 
-SAMPLES_PER_FRAME = 640  # 16 kHz / 25 fps
-MFCC_PER_FRAME = 4  # 10 ms MFCC step
-WINDOW_FRAMES = 5
-CROP_SIZE = 224
-PAD_VALUE = 110
+log = logging.getLogger(__name__)
+
+SYNCNET_HOW_TO_GET = (
+    "download syncnet_v2.model (http://www.robots.ox.ac.uk/~vgg/software/lipsync/data/syncnet_v2.model, as "
+    "joonson/syncnet_python's download_model.sh does) and pass its path (--syncnet-weights / "
+    "evaluate.metrics.syncnet_weights)"
+)
+S3FD_HOW_TO_GET = (
+    "download sfd_face.pth (https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth, as "
+    "joonson/syncnet_python's download_model.sh does) and pass its path (evaluate.metrics.s3fd_weights)"
+)
 
 
 class LSEConfig(BaseModel):
-    """SyncNet evaluation settings (upstream defaults)."""
+    """syncnet-python ``PipelineConfig`` settings (its defaults; joonson's run_pipeline.py uses min_track 100)."""
 
     vshift: int = Field(15, ge=1, description="offsets searched: -vshift..+vshift frames")
-    batch_size: int = Field(20, ge=1, description="windows per forward pass")
+    batch_size: int = Field(20, ge=1, description="windows per SyncNet forward pass")
     crop_scale: float = Field(0.4, ge=0, description="run_pipeline --crop_scale")
-    min_detected_fraction: float = Field(0.5, ge=0, le=1, description="below this face-detection rate: unavailable")
+    facedet_scale: float = Field(0.25, gt=0, description="S3FD runs on frames scaled by this")
+    min_track: int = Field(50, ge=10, description="face tracks need more than this many frames")
+    min_face_size: int = Field(100, ge=1, description="tracks with a smaller mean face box (px) are dropped")
+    num_failed_det: int = Field(25, ge=1, description="frames a track may go without a detection")
 
 
 @dataclass
 class LSEResult:
-    lse_d: float  # min over offsets of the mean embedding distance (lower is better)
-    lse_c: float  # median - min of the mean distances (higher is better)
-    offset: int  # SyncNet sign: positive = audio leads video
-    mean_dists: np.ndarray  # (2*vshift+1,) mean distance per shift
-    frame_dists: np.ndarray  # (windows, 2*vshift+1)
+    lse_c: float  # largest track confidence (higher is better)
+    lse_d: float  # smallest track minimum distance (lower is better)
+    offset: int  # of the most confident track; SyncNet sign: positive = audio leads video
+    track_offsets: list[int]
+    track_confidences: list[float]
+    track_distances: list[float]
 
 
-def face_track_crops(frames_rgb: np.ndarray, boxes: np.ndarray, crop_scale: float = 0.4) -> np.ndarray:
-    """SyncNet face crops: (N, H, W, 3) RGB frames + (N, 4) xyxy boxes -> (N, 224, 224, 3) BGR uint8.
+def missing_weights_reason(syncnet: Path | None, s3fd: Path | None) -> str:
+    """Why LSE cannot run when one or both weight paths are not configured (names both files)."""
+    parts = []
+    if syncnet is None:
+        parts.append(f"syncnet_weights (syncnet_v2.model: {SYNCNET_HOW_TO_GET})")
+    if s3fd is None:
+        parts.append(f"s3fd_weights (sfd_face.pth: {S3FD_HOW_TO_GET})")
+    return "no weights given for LSE-C/LSE-D (syncnet-python's SyncNet + S3FD): " + "; ".join(parts)
 
-    Missing boxes (NaN) are interpolated like upstream's ``interp1d`` over a track.
+
+def load_syncnet_model(path: str | Path, device: str = "cpu") -> Any:
+    """``syncnet_python.SyncNetModel.S`` with the user's ``syncnet_v2.model`` (weights_only, strict keys)."""
+    from syncnet_python.SyncNetModel import S
+
+    model = S()
+    what = "SyncNet weights (syncnet_v2.model)"
+    load_into(model, read_state_dict(path, what, SYNCNET_HOW_TO_GET), path, what)
+    return model.to(device).eval()
+
+
+def load_s3fd_network(path: str | Path, device: str = "cpu") -> Any:
+    """``syncnet_python``'s ``S3FDNet`` with the user's ``sfd_face.pth`` (weights_only, strict keys)."""
+    from syncnet_python.detectors.s3fd.nets import S3FDNet
+
+    net = S3FDNet(device=device)
+    what = "S3FD weights (sfd_face.pth)"
+    load_into(net, read_state_dict(path, what, S3FD_HOW_TO_GET), path, what)
+    return net.to(device).eval()
+
+
+def _pipeline_class() -> type:
+    from syncnet_python import SyncNetPipeline
+    from syncnet_python.detectors.s3fd import S3FD
+    from syncnet_python.SyncNetInstance import SyncNetInstance
+
+    class _LocalWeightsPipeline(SyncNetPipeline):
+        """The package's pipeline; only its two weight loaders are replaced (weights_only, strict keys)."""
+
+        def _load_s3fd(self, path: str) -> S3FD:
+            return S3FD(net=load_s3fd_network(path, self.device), device=self.device)
+
+        def _load_syncnet(self, path: str) -> SyncNetInstance:
+            return SyncNetInstance(net=load_syncnet_model(path, self.device), device=self.device)
+
+    return _LocalWeightsPipeline
+
+
+def load_syncnet_pipeline(syncnet_path: str | Path, s3fd_path: str | Path, config: LSEConfig | None = None,
+                          device: str = "cpu") -> Any:
+    """A ``syncnet_python.SyncNetPipeline`` with the user's two weight files; raises :class:`WeightsError`.
+
+    A missing, unreadable (not ``weights_only``-loadable, e.g. a pickle with code) or foreign file is an error,
+    never a silently unavailable metric.
     """
-    boxes = interpolate_nans(boxes)
-    if not np.isfinite(boxes).all():
-        raise MetricUnavailable("no face detected in any frame: SyncNet needs a face track")
-    half_size = np.maximum(boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]) / 2
-    centre_y = (boxes[:, 1] + boxes[:, 3]) / 2
-    centre_x = (boxes[:, 0] + boxes[:, 2]) / 2
-    half_size, centre_y, centre_x = (signal.medfilt(v, kernel_size=13) for v in (half_size, centre_y, centre_x))
-    crops = np.empty((len(frames_rgb), CROP_SIZE, CROP_SIZE, 3), dtype=np.uint8)
-    for index, rgb in enumerate(frames_rgb):
-        bs = half_size[index]
-        pad = int(bs * (1 + 2 * crop_scale))
-        bgr = np.pad(rgb[..., ::-1], ((pad, pad), (pad, pad), (0, 0)), "constant", constant_values=PAD_VALUE)
-        my, mx = centre_y[index] + pad, centre_x[index] + pad
-        face = bgr[int(my - bs):int(my + bs * (1 + 2 * crop_scale)),
-                   int(mx - bs * (1 + crop_scale)):int(mx + bs * (1 + crop_scale))]
-        crops[index] = cv2.resize(face, (CROP_SIZE, CROP_SIZE))
-    return crops
-
-
-def syncnet_mfcc(audio_16k: np.ndarray) -> np.ndarray:
-    """(13, T) MFCCs exactly as upstream: computed on int16 sample values (wavfile.read of pcm_s16le)."""
-    import python_speech_features
-
-    pcm = np.clip(np.round(np.asarray(audio_16k, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
-    return python_speech_features.mfcc(pcm, 16000).T
-
-
-def calc_pdist(video_feat: torch.Tensor, audio_feat: torch.Tensor, vshift: int) -> torch.Tensor:
-    """(N, 2*vshift+1) distances of video window i to audio window i+k-vshift (zero-padded audio)."""
-    padded = torch.nn.functional.pad(audio_feat, (0, 0, vshift, vshift))
-    window = 2 * vshift + 1
-    rows = [
-        torch.nn.functional.pairwise_distance(video_feat[[i], :].repeat(window, 1), padded[i:i + window, :])
-        for i in range(len(video_feat))
-    ]
-    return torch.stack(rows, 0)
-
-
-@torch.no_grad()
-def syncnet_embeddings(
-    model: SyncNet, crops_bgr: np.ndarray, audio_16k: np.ndarray, batch_size: int = 20
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Video and audio embeddings of every 5-frame window (upstream ``evaluate`` feature loop)."""
-    mfcc = torch.from_numpy(syncnet_mfcc(audio_16k).astype(np.float32))
-    n = min(len(crops_bgr), math.floor(len(audio_16k) / SAMPLES_PER_FRAME))
-    last = n - WINDOW_FRAMES
-    if last < 1:
-        raise MetricUnavailable(f"clip too short for SyncNet: {n} aligned frames, need > {WINDOW_FRAMES}")
-    device = next(model.parameters()).device
-    video = torch.from_numpy(crops_bgr).float().permute(3, 0, 1, 2)  # (3, N, 224, 224)
-    video_feats, audio_feats = [], []
-    for start in range(0, last, batch_size):
-        indices = range(start, min(last, start + batch_size))
-        lips = torch.stack([video[:, i:i + WINDOW_FRAMES] for i in indices])
-        video_feats.append(model.forward_lip(lips.to(device)).cpu())
-        cepstra = torch.stack([mfcc[None, :, i * MFCC_PER_FRAME:i * MFCC_PER_FRAME + 20] for i in indices])
-        audio_feats.append(model.forward_aud(cepstra.to(device)).cpu())
-    return torch.cat(video_feats), torch.cat(audio_feats)
-
-
-def lse_from_embeddings(video_feat: torch.Tensor, audio_feat: torch.Tensor, vshift: int = 15) -> LSEResult:
-    dists = calc_pdist(video_feat, audio_feat, vshift)
-    mean_dists = dists.mean(0)
-    min_value, min_index = torch.min(mean_dists, 0)
-    return LSEResult(
-        lse_d=float(min_value),
-        lse_c=float(torch.median(mean_dists) - min_value),
-        offset=int(vshift - min_index),
-        mean_dists=mean_dists.numpy(),
-        frame_dists=dists.numpy(),
-    )
-
-
-def compute_lse(
-    model: SyncNet, frames_rgb: np.ndarray, face_boxes: np.ndarray, audio_16k: np.ndarray,
-    config: LSEConfig | None = None,
-) -> LSEResult:
-    """LSE-C/LSE-D/offset of one face track: decoded RGB frames (25 fps), their face boxes, 16 kHz audio."""
     config = config or LSEConfig()
-    detected = np.isfinite(face_boxes).all(axis=1).mean() if len(face_boxes) else 0.0
-    if detected < config.min_detected_fraction:
-        raise MetricUnavailable(f"face found in only {detected:.0%} of frames (< {config.min_detected_fraction:.0%})")
-    crops = face_track_crops(frames_rgb, face_boxes, config.crop_scale)
-    video_feat, audio_feat = syncnet_embeddings(model, crops, audio_16k, config.batch_size)
-    return lse_from_embeddings(video_feat, audio_feat, config.vshift)
+    settings = {**config.model_dump(), "syncnet_weights": str(syncnet_path), "s3fd_weights": str(s3fd_path),
+                "frame_rate": FPS}
+    return _pipeline_class()(settings, device=device)
+
+
+@contextlib.contextmanager
+def _captured_output() -> Iterator[io.StringIO]:
+    """Collect what the package and its ffmpeg subprocesses print (banners, per-frame confidences).
+
+    ``SyncNetInstance.evaluate`` prints and ffmpeg-python runs ffmpeg without ``-v error``, so file
+    descriptors 1 and 2 are pointed at a temporary file for the call; the text is yielded afterwards
+    (logged at debug level, quoted in errors).
+    """
+    text = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    with tempfile.TemporaryFile(mode="w+b") as sink:
+        saved = [os.dup(1), os.dup(2)]
+        try:
+            os.dup2(sink.fileno(), 1)
+            os.dup2(sink.fileno(), 2)
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                try:
+                    yield text
+                finally:
+                    sys.stdout.flush()
+                    sys.stderr.flush()
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+            sink.seek(0)
+            text.write(sink.read().decode("utf-8", "replace"))
+            log.debug("syncnet-python output:\n%s", text.getvalue())
+
+
+@contextlib.contextmanager
+def _quiet_package() -> Iterator[None]:
+    """Silence what the package's dependencies report but the user cannot act on.
+
+    PySceneDetect logs its own deprecations (``VideoManager``) at ERROR level on every call, and scipy warns
+    when a track is shorter than the 13/9-frame median filters (the filters zero-pad, as upstream).
+    """
+    scenedetect_log = logging.getLogger("pyscenedetect")
+    level = scenedetect_log.level
+    scenedetect_log.setLevel(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="kernel_size exceeds volume extent")
+            yield
+    finally:
+        scenedetect_log.setLevel(level)
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:] if line.strip())
+
+
+def _trim(video: Path, audio: Path | None, max_frames: int, work: Path) -> tuple[Path, Path]:
+    """The first ``max_frames`` 25 fps frames of ``video`` (lossless) and the matching span of its audio."""
+    seconds = f"{max_frames / FPS:.3f}"
+    trimmed_video, trimmed_audio = work / "video.mkv", work / "audio.wav"
+    commands = [
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(video), "-map", "0:v:0", "-t", seconds,
+         "-r", str(FPS), "-c:v", "ffv1", str(trimmed_video)],
+        ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(audio or video), "-map", "0:a:0", "-t", seconds,
+         "-ac", "1", "-ar", "16000", "-c:a", "pcm_s16le", str(trimmed_audio)],
+    ]
+    for command in commands:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise MetricUnavailable(f"cannot cut the first {max_frames} frames for SyncNet: {_tail(done.stderr)}")
+    return trimmed_video, trimmed_audio
+
+
+def compute_lse(pipeline: Any, video: str | Path, audio: str | Path | None = None,
+                max_frames: int | None = None) -> LSEResult:
+    """LSE-C/LSE-D/offset of ``video`` (speech from ``audio``, else the video's own track) via ``pipeline.inference``.
+
+    ``max_frames`` scores only the first frames (cut losslessly first). No face track long enough, or a
+    failure inside the package, raises :class:`MetricUnavailable` with the reason.
+    """
+    import ffmpeg
+
+    config = pipeline.cfg
+    with tempfile.TemporaryDirectory(prefix="portraittalker-lse-") as folder:
+        work = Path(folder)
+        video, audio = Path(video), Path(audio) if audio is not None else None
+        if max_frames is not None:
+            video, audio = _trim(video, audio, max_frames, work)
+        output = io.StringIO()
+        try:
+            with _captured_output() as output, _quiet_package():
+                offsets, confs, dists, best_conf, min_dist, _, _ = pipeline.inference(
+                    str(video), str(audio) if audio is not None else None, cache_dir=str(work / "syncnet"))
+        except (RuntimeError, ffmpeg.Error, ValueError) as error:
+            raise MetricUnavailable(f"syncnet-python failed on {video}: {error} ({_tail(output.getvalue())})") \
+                from error
+    if not offsets:
+        raise MetricUnavailable(f"no S3FD face track of more than {config.min_track} frames with faces over "
+                                f"{config.min_face_size} px (syncnet-python pipeline): SyncNet has nothing to score")
+    best = int(np.argmax(confs))
+    return LSEResult(lse_c=float(best_conf), lse_d=float(min_dist), offset=int(offsets[best]),
+                     track_offsets=[int(o) for o in offsets], track_confidences=[float(c) for c in confs],
+                     track_distances=[float(d) for d in dists])

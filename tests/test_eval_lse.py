@@ -1,99 +1,139 @@
-"""SyncNet loading and LSE-C/LSE-D against an independent computation of the upstream formula."""
+"""LSE-C/LSE-D through syncnet-python: random weights in the package's file formats, parity with its own API."""
 
 from __future__ import annotations
 
-import cv2
+import os
+import subprocess
+
 import numpy as np
 import pytest
-import python_speech_features
 import torch
 
 from eval.common import MetricUnavailable, WeightsError
-from eval.lse import LSEConfig, compute_lse, face_track_crops
-from eval.syncnet import SyncNet, load_syncnet
+from eval.lse import LSEConfig, compute_lse, load_syncnet_pipeline, missing_weights_reason
 from portraittalker.assets import REPO_ROOT
 
 CLIP = REPO_ROOT.parent / "shared" / "data" / "real_clips" / "WDA_KatieHill_000.mp4"
+FACE_BOX = (150.0, 90.0, 360.0, 330.0)  # around the face of the 512² clip, wider than min_face_size 100 px
+FRAMES = 12
+
+
+class _Payload:
+    """Pickles to ``os.system(...)``: what a malicious "weights" file does on a plain ``torch.load``."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
 
 
 @pytest.fixture(scope="module")
-def syncnet_file(tmp_path_factory: pytest.TempPathFactory) -> str:
+def weight_files(tmp_path_factory) -> tuple[str, str]:
+    """syncnet_v2.model (plain dict of tensors, no BN batch counters) and sfd_face.pth, random, package layouts."""
+    from syncnet_python.detectors.s3fd.nets import S3FDNet
+    from syncnet_python.SyncNetModel import S
+
     torch.manual_seed(0)
-    model = SyncNet()
-    for module in model.modules():  # non-trivial BN statistics, as a trained checkpoint has
+    syncnet = S()
+    for module in syncnet.modules():  # non-trivial BN statistics, as a trained checkpoint has
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.running_mean.uniform_(-0.1, 0.1)
             module.running_var.uniform_(0.5, 1.5)
-    # syncnet_v2.model is a plain dict of tensors without BN batch counters
-    state = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    path = tmp_path_factory.mktemp("syncnet") / "syncnet_v2.model"
-    torch.save(state, path)
-    return str(path)
+    folder = tmp_path_factory.mktemp("syncnet_weights")
+    state = {k: v for k, v in syncnet.state_dict().items() if not k.endswith("num_batches_tracked")}
+    torch.save(state, folder / "syncnet_v2.model")
+    torch.save(S3FDNet(device="cpu").state_dict(), folder / "sfd_face.pth")
+    return str(folder / "syncnet_v2.model"), str(folder / "sfd_face.pth")
 
 
-def test_load_syncnet_checkpoint_format(syncnet_file: str, tmp_path) -> None:
-    model = load_syncnet(syncnet_file)
-    state = torch.load(syncnet_file, weights_only=True)
-    assert torch.equal(model.state_dict()["netcnnlip.18.weight"], state["netcnnlip.18.weight"])
-    assert not model.training
-    with pytest.raises(WeightsError, match=r"syncnet_v2\.model"):
-        load_syncnet(tmp_path / "missing.model")
-    pickled = tmp_path / "module.model"
-    torch.save(SyncNet(), pickled)  # a whole pickled module must be refused (weights_only)
-    with pytest.raises(WeightsError):
-        load_syncnet(pickled)
-    wrong = tmp_path / "wrong.model"
-    torch.save({"foo.weight": torch.zeros(3)}, wrong)
-    with pytest.raises(WeightsError, match="not a SyncNet checkpoint"):
-        load_syncnet(wrong)
+@pytest.fixture(scope="module")
+def short_clip(tmp_path_factory):
+    """The first 12 frames (0.48 s) of a real clip, H.264 + AAC like a generated video."""
+    path = tmp_path_factory.mktemp("lse_clip") / "short.mp4"
+    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(CLIP), "-t", f"{FRAMES / 25}",
+                    "-c:v", "libx264", "-c:a", "aac", str(path)], check=True)
+    return path
 
 
-def test_face_track_crops_follow_run_pipeline_geometry() -> None:
-    rng = np.random.default_rng(0)
-    frames = rng.integers(0, 255, (13, 200, 240, 3), dtype=np.uint8)
-    boxes = np.tile(np.array([[80.0, 60.0, 160.0, 150.0]]), (13, 1))
-    boxes[4] = np.nan  # a missed detection is interpolated
-    crops = face_track_crops(frames, boxes, crop_scale=0.4)
-    bs = 45.0  # max(w=80, h=90) / 2
-    pad = int(bs * 1.8)
-    padded = np.pad(frames[4][..., ::-1], ((pad, pad), (pad, pad), (0, 0)), constant_values=110)
-    my, mx = 105 + pad, 120 + pad
-    expected = padded[int(my - bs):int(my + bs * 1.8), int(mx - bs * 1.4):int(mx + bs * 1.4)]
-    np.testing.assert_array_equal(crops[4], cv2.resize(expected, (224, 224)))
-    with pytest.raises(MetricUnavailable):
-        face_track_crops(frames, np.full((13, 4), np.nan))
+def _fixed_face(self, image, conf_th=0.8, scales=(1,)):  # stands in for S3FD.detect_faces
+    return np.array([[*FACE_BOX, 0.99]])
 
 
-def test_lse_matches_independent_formula(syncnet_file: str) -> None:
-    from eval.common import load_audio_16k, read_video_rgb
+def _no_face(self, image, conf_th=0.8, scales=(1,)):
+    return np.empty((0, 5))
 
-    n_frames = 8
-    frames = read_video_rgb(CLIP, max_frames=n_frames)
-    audio = load_audio_16k(CLIP)[: n_frames * 640]
-    boxes = np.tile(np.array([[150.0, 90.0, 360.0, 330.0]]), (n_frames, 1))
-    model = load_syncnet(syncnet_file)
-    result = compute_lse(model, frames, boxes, audio, LSEConfig(vshift=15, batch_size=4))
 
-    # Independent: upstream steps written out directly (int16 PCM MFCC, per-window embeddings, numpy distances).
-    crops = face_track_crops(frames, boxes).astype(np.float32)  # (N, 224, 224, 3) BGR
-    mfcc = python_speech_features.mfcc((audio * 32768).round().clip(-32768, 32767).astype(np.int16), 16000).T
-    n_windows = n_frames - 5
-    with torch.no_grad():
-        video = np.stack([
-            model.forward_lip(torch.from_numpy(crops[i:i + 5]).permute(3, 0, 1, 2)[None]).numpy()[0]
-            for i in range(n_windows)])
-        sound = np.stack([
-            model.forward_aud(torch.from_numpy(mfcc[:, 4 * i:4 * i + 20].astype(np.float32))[None, None]).numpy()[0]
-            for i in range(n_windows)])
-    vshift = 15
-    dists = np.zeros((n_windows, 2 * vshift + 1))
-    for i in range(n_windows):
-        for k in range(2 * vshift + 1):
-            j = i + k - vshift
-            other = sound[j] if 0 <= j < n_windows else np.zeros_like(sound[0])
-            dists[i, k] = np.linalg.norm(video[i] - other + 1e-6)
-    mean = dists.mean(axis=0)
-    assert result.lse_d == pytest.approx(mean.min(), rel=1e-4)
-    assert result.lse_c == pytest.approx(np.median(mean) - mean.min(), rel=1e-3, abs=1e-4)
-    assert result.offset == vshift - int(np.argmin(mean))
-    np.testing.assert_allclose(result.mean_dists, mean, rtol=1e-4)
+def test_loads_package_networks_from_local_files(weight_files) -> None:
+    pipeline = load_syncnet_pipeline(*weight_files, LSEConfig(min_track=10))
+    state = torch.load(weight_files[0], weights_only=True)
+    assert torch.equal(pipeline.syncnet.__S__.state_dict()["netcnnlip.18.weight"], state["netcnnlip.18.weight"])
+    s3fd = torch.load(weight_files[1], weights_only=True)
+    assert torch.equal(pipeline.s3fd.net.state_dict()["conf.0.weight"], s3fd["conf.0.weight"])
+    assert pipeline.cfg.min_track == 10 and pipeline.cfg.vshift == 15 and pipeline.cfg.crop_scale == 0.4
+    # The real S3FD network runs on a frame (random weights: boxes of any number, 5 columns each).
+    boxes = pipeline.s3fd.detect_faces(np.zeros((128, 128, 3), np.uint8), conf_th=0.9, scales=[0.25])
+    assert boxes.ndim == 2 and boxes.shape[1] == 5
+
+
+def test_lse_matches_syncnet_python_api(weight_files, short_clip, monkeypatch) -> None:
+    from syncnet_python import SyncNetPipeline
+    from syncnet_python.detectors.s3fd import S3FD
+
+    # Random S3FD weights find no real face, so both runs get the same fixed face box from the detector.
+    monkeypatch.setattr(S3FD, "detect_faces", _fixed_face)
+    result = compute_lse(load_syncnet_pipeline(*weight_files, LSEConfig(min_track=10)), short_clip)
+
+    direct = SyncNetPipeline({"syncnet_weights": weight_files[0], "s3fd_weights": weight_files[1], "min_track": 10},
+                             device="cpu")
+    offsets, confs, dists, best_conf, min_dist, _, has_face = direct.inference(str(short_clip), None)
+    assert has_face and len(offsets) == 1
+    assert result.lse_c == best_conf and result.lse_d == min_dist and result.offset == offsets[0]
+    assert (result.track_offsets, result.track_confidences, result.track_distances) == (offsets, confs, dists)
+    assert np.isfinite(result.lse_d) and result.lse_d > 0 and result.lse_c >= 0
+    assert -15 <= result.offset <= 15
+
+
+def test_lse_unavailable_without_face_track(weight_files, short_clip, monkeypatch) -> None:
+    from syncnet_python.detectors.s3fd import S3FD
+
+    pipeline = load_syncnet_pipeline(*weight_files, LSEConfig(min_track=10))
+    monkeypatch.setattr(S3FD, "detect_faces", _no_face)
+    with pytest.raises(MetricUnavailable, match="no S3FD face track of more than 10 frames"):
+        compute_lse(pipeline, short_clip)
+    monkeypatch.setattr(S3FD, "detect_faces", _fixed_face)
+    long_tracks = load_syncnet_pipeline(*weight_files)  # the package default: tracks of more than 50 frames
+    with pytest.raises(MetricUnavailable, match="more than 50 frames"):
+        compute_lse(long_tracks, short_clip)
+
+
+def test_missing_junk_and_malicious_weight_files(weight_files, tmp_path) -> None:
+    syncnet, s3fd = weight_files
+    with pytest.raises(WeightsError, match=r"nope\.model.*syncnet_v2\.model") as error:
+        load_syncnet_pipeline(tmp_path / "nope.model", s3fd)
+    assert "robots.ox.ac.uk" in str(error.value)
+    with pytest.raises(WeightsError, match=r"sfd_face\.pth"):
+        load_syncnet_pipeline(syncnet, tmp_path / "missing_sfd.pth")
+
+    (tmp_path / "junk.model").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(WeightsError, match=r"junk\.model.*weights_only"):
+        load_syncnet_pipeline(tmp_path / "junk.model", s3fd)
+
+    marker = tmp_path / "pwned"
+    torch.save({"netcnnaud.0.weight": _Payload(marker)}, tmp_path / "evil.model")
+    with pytest.raises(WeightsError, match=r"evil\.model"):
+        load_syncnet_pipeline(tmp_path / "evil.model", s3fd)
+    assert not marker.exists()
+
+    with pytest.raises(WeightsError, match=r"syncnet_v2\.model: not S3FD weights"):  # the two files swapped
+        load_syncnet_pipeline(s3fd, syncnet)
+    torch.save([torch.zeros(3)], tmp_path / "list.pth")
+    with pytest.raises(WeightsError, match=r"list\.pth.*state dict"):
+        load_syncnet_pipeline(syncnet, tmp_path / "list.pth")
+
+
+def test_missing_weights_reason_names_the_files() -> None:
+    both = missing_weights_reason(None, None)
+    assert "syncnet_v2.model" in both and "sfd_face.pth" in both
+    only_s3fd = missing_weights_reason(REPO_ROOT / "syncnet_v2.model", None)
+    assert "sfd_face.pth" in only_s3fd and "syncnet_weights" not in only_s3fd
