@@ -85,6 +85,8 @@ def prepare_flow(params_path: str | None = None) -> str:
             errors = ok["fit_error_px"].to_numpy(np.float64)
             metrics.update({"fit_error_px_mean": float(errors.mean()), "fit_error_px_median": float(np.median(errors)),
                             "fit_error_px_max": float(errors.max())})
+            metrics.update({f"fit_error_px_mean.{source}": float(group["fit_error_px"].mean())
+                            for source, group in ok.groupby("source")})
         metrics.update({f"rejected.{reason}": count for reason, count in result.reasons.items()})
         metrics["av_shifted"] = int((ok["av_shift_frames"] != 0).sum())
         for split, group in ok.groupby("split"):

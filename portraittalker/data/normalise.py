@@ -40,8 +40,9 @@ class CropConfig(BaseModel):
     """How a frame becomes a square around the face (params.yaml section ``prepare.crop``)."""
 
     face: bool = Field(True, description="crop around the detected face (False: centre crop)")
-    scale: float = Field(1.7, gt=1.0, description="square side / face-box size (HDTF crops are ~1.6-1.7)")
-    raise_fraction: float = Field(0.1, ge=0, le=0.5, description="square centre above the face centre, "
+    scale: float = Field(1.9, gt=1.0, description="square side / face-box size: 1.9 keeps the whole head with "
+                         "its hair (HDTF crops, ~1.6, cut the top of the head)")
+    raise_fraction: float = Field(0.12, ge=0, le=0.5, description="square centre above the face centre, "
                                   "in square sides (room for the top of the head)")
     samples: int = Field(5, ge=1, description="frames sampled for the face box")
 
