@@ -98,3 +98,11 @@ def test_crop_to_face_centres_and_scales_the_landmarks() -> None:
     near_edge[:, 0] -= 140  # the crop leaves the photo: edge padding keeps it square
     crop, _ = crop_to_face(photo, near_edge, size=64)
     assert crop.shape == (64, 64, 3)
+
+
+def test_face_mask_grows_and_shrinks_with_the_margin() -> None:
+    angles = np.linspace(0, 2 * np.pi, 60, endpoint=False)
+    points = np.stack([64 + 30 * np.cos(angles), 64 + 40 * np.sin(angles)], 1).astype(np.float32)
+    plain, grown, shrunk = (hull_mask(points, 128, m).sum() for m in (0.0, 0.05, -0.05))
+    assert shrunk < plain < grown
+    assert plain == pytest.approx(np.pi * 30 * 40, rel=0.06)

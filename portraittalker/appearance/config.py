@@ -124,7 +124,9 @@ class PhotoConfig(_Section):
     mirror_weight: float = Field(0.5, ge=0.0, description="the mirrored photo as a second view, only on texels "
                                  "the real view does not see")
     skin_prior_weight: float = Field(0.3, ge=0.0, description="unseen skin texels -> the median seen skin tone")
-    face_margin: float = Field(0.06, ge=0.0, description="face mask grown by this fraction of the face size")
+    face_margin: float = Field(-0.02, ge=-0.2, le=0.5, description="face mask (landmark hull) grown (> 0) or "
+                               "shrunk (< 0) by this fraction of the face height; shrinking keeps background and "
+                               "hair at the face outline out of the texture")
     min_face_px: int = Field(48, ge=8, description="a detected face smaller than this is rejected")
     fit_size: int = Field(512, ge=64, le=2048, description="the face crop's size for tracking and fitting")
     steps: int | None = Field(300, ge=1, description="steps of the photo path (it converges far sooner than SDS); "

@@ -5,7 +5,7 @@ MediaPipe, and fits identity, pose and expression to both with :func:`portraitta
 (one shared identity, no temporal smoothing between the two). :class:`PhotoGuidance` then renders
 both fitted views with the photo as background:
 
-- photometric L1 inside the face region (landmark hull grown by ``face_margin``) of the real view;
+- photometric L1 inside the face region (landmark hull, shrunk a little by ``face_margin``) of the real view;
 - the mirrored photo, only on the texels the real view does not see (so the hidden cheek comes from
   the visible one, with a soft blend at the seam);
 - a skin-tone prior pulling skin texels neither view sees towards the median seen skin albedo;
@@ -123,13 +123,14 @@ def fit_photo(head: HeadModel, photo: np.ndarray | str | Path, size: int = 512,
 
 
 def hull_mask(points: np.ndarray, size: int, margin: float) -> np.ndarray:
-    """(size, size) float32 face mask: the landmarks' convex hull, grown by ``margin`` x face size."""
+    """(size, size) float32 face mask: the landmarks' convex hull, grown (shrunk if < 0) by ``margin`` x face height."""
     hull = cv2.convexHull(points[:, :2].astype(np.float32)).astype(np.float32)
     mask = np.zeros((size, size), np.uint8)
     cv2.fillConvexPoly(mask, np.round(hull * 16).astype(np.int32), 255, lineType=cv2.LINE_AA, shift=4)
-    grow = round(margin * float(np.ptp(points[:, 1])))
+    grow = round(abs(margin) * float(np.ptp(points[:, 1])))
     if grow > 0:
-        mask = cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1))
+        mask = cv2.dilate(mask, kernel) if margin > 0 else cv2.erode(mask, kernel)
     return (mask > 127).astype(np.float32)
 
 
