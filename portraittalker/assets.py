@@ -151,6 +151,13 @@ ASSET_TABLE: tuple[AssetEntry, ...] = (
         "lip-sync metrics (LSE-C/LSE-D)",
     ),
     AssetEntry(
+        "s3fd", "file", ("sfd_face.pth",), "PORTRAITTALKER_S3FD", False,
+        "download https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth (the S3FD face detector "
+        "weights, as in github.com/joonson/syncnet_python `download_model.sh`; S3FD's original release: "
+        "github.com/sfzhang15/SFD) into ~/.cache/portraittalker or set PORTRAITTALKER_S3FD to the file",
+        "face detection for the lip-sync metrics (LSE-C/LSE-D, syncnet-python)",
+    ),
+    AssetEntry(
         "inception", "file", ("pt_inception-2015-12-05-6726825d.pth",), "PORTRAITTALKER_INCEPTION", False,
         "download https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
         "pt_inception-2015-12-05-6726825d.pth (pytorch-fid's FID Inception weights) into "

@@ -316,6 +316,7 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json, per_video.parquet, report.html)")],
     reference: Annotated[Path | None, typer.Option(help="Reference video, folder or table")] = None,
     syncnet_weights: Annotated[Path | None, typer.Option(help="syncnet_v2.model for LSE-C/LSE-D")] = None,
+    s3fd_weights: Annotated[Path | None, typer.Option(help="sfd_face.pth (S3FD face detector) for LSE-C/LSE-D")] = None,
     inception_weights: Annotated[Path | None, typer.Option(help="pt_inception-2015-12-05 weights for FID")] = None,
     clip: Annotated[Path | None, typer.Option("--clip", help="Local CLIP model folder for CLIP-T")] = None,
     lpips_backbone: Annotated[Path | None, typer.Option(help="alexnet-owt-7be5be79.pth for LPIPS")] = None,
@@ -328,7 +329,8 @@ def evaluate(
 
     config = load_params(params_path).evaluate.metrics
     updates = {"syncnet_weights": syncnet_weights, "inception_weights": inception_weights, "clip_model": clip,
-               "lpips_backbone_weights": lpips_backbone, "lpips_linear_weights": lpips_linear}
+               "lpips_backbone_weights": lpips_backbone, "lpips_linear_weights": lpips_linear,
+               "s3fd_weights": s3fd_weights}
     config = config.model_copy(update={k: v for k, v in updates.items() if v is not None})
     result = run_evaluation(generated, reference, out, config)
     table = Table(title="metrics")

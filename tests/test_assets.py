@@ -219,11 +219,12 @@ def test_check_assets_reports_every_entry(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("PORTRAITTALKER_CLIP", str(clip))
 
     statuses = {s.name: s for s in check_assets()}
-    assert set(statuses) == {"ict-facekit", "flame", "stable-diffusion", "speech-encoder", "syncnet", "inception",
-                             "clip"}
+    assert set(statuses) == {"ict-facekit", "flame", "stable-diffusion", "speech-encoder", "syncnet", "s3fd",
+                             "inception", "clip"}
     assert [n for n, s in statuses.items() if s.required] == ["ict-facekit"]
     assert statuses["ict-facekit"].present == SHARED_NPZ.is_file()
     assert statuses["syncnet"].present and statuses["syncnet"].path == assets / "syncnet_v2.model"
+    assert not statuses["s3fd"].present and "sfd_face.pth" in statuses["s3fd"].how_to_get
     assert statuses["stable-diffusion"].present
     assert not statuses["clip"].present and statuses["clip"].path is None
     assert not statuses["inception"].present and "pt_inception-2015-12-05-6726825d.pth" in statuses[
