@@ -67,6 +67,7 @@ def test_sds_with_an_analytic_denoiser_moves_the_rendering_to_its_target(ict_hea
     albedo = torch.tensor(result.avatar.material.albedo).float()[None] / 255
     final, _ = render_front(ict_head, renderer, albedo, result.avatar.lighting)
     before, after = psnr(start, target, mask), psnr(final, target, mask)
+    print(f"analytic SDS: PSNR {before:.2f} -> {after:.2f} dB")
     assert after - before >= 6.0, (before, after)
     assert result.history["sds"][-1] < result.history["sds"][0]
     loaded = Avatar.load(tmp_path / "avatar", expected_head=ict_head)
