@@ -119,7 +119,8 @@ def score_clip(generated: FaceTrack, real: FaceTrack, max_lag: int = 8) -> dict[
 
 def evaluate_heldout(dataset_dir: str | Path, out_dir: str | Path, params: Any, *, split: str = "test",
                      generators: tuple[str, ...] = GENERATORS, prompt: str = "a middle-aged person, soft light",
-                     limit: int | None = None, progress: bool = True) -> tuple[pd.DataFrame, dict[str, float]]:
+                     limit: int | None = None, progress: bool = True,
+                     speech_dir: str | Path | None = None) -> tuple[pd.DataFrame, dict[str, float]]:
     """Render, track and score every held-out real clip with every generator; write the tables and the page."""
     from portraittalker.config import load_params
     from portraittalker.pipeline import generate_video
@@ -150,9 +151,22 @@ def evaluate_heldout(dataset_dir: str | Path, out_dir: str | Path, params: Any, 
         traces[(clip.clip_id, "real")] = real.mouth_opening()
     table = pd.DataFrame(rows)
     summary = summarise(table)
+    languages = None
+    if speech_dir is not None:
+        from portraittalker.head import head_from_config
+        from portraittalker.pipeline import make_motion_generator
+
+        head = head_from_config(params.head)
+        animators = {name: make_motion_generator(settings[name], head).animate for name in generators}
+        languages = language_mouth_stats(animators, head, speech_dir)
+        languages.to_parquet(out_dir / "languages.parquet", index=False)
+        for row in languages.to_dict("records"):
+            key = str(row["language"]).split(" ")[0]
+            summary[f"lang_{key}_{row['generator']}_open_frac"] = row["open_frac"]
+            summary[f"lang_{key}_{row['generator']}_gap_p95_mm"] = row["gap_p95_mm"]
     table.to_parquet(out_dir / "heldout.parquet", index=False)
     write_text_atomic(out_dir / "heldout.json", json.dumps(summary, indent=1, sort_keys=True))
-    write_heldout_page(out_dir / "heldout.html", table, summary, traces)
+    write_heldout_page(out_dir / "heldout.html", table, summary, traces, languages)
     return table, summary
 
 
@@ -180,7 +194,7 @@ def _figure_png(fig: Any) -> str:
 
 
 def write_heldout_page(path: Path, table: pd.DataFrame, summary: dict[str, float],
-                       traces: dict[tuple[str, str], np.ndarray]) -> Path:
+                       traces: dict[tuple[str, str], np.ndarray], languages: pd.DataFrame | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -209,7 +223,10 @@ def write_heldout_page(path: Path, table: pd.DataFrame, summary: dict[str, float
             f"<h1>Lip sync on real held-out speakers</h1><p>Each clip's own speech rendered frontally by each "
             f"generator; MediaPipe mouth opening of the render vs the real video.</p>"
             f"<table border=1>{cells}</table><img src='data:image/png;base64,{bars}'><h2>Per clip</h2>{rows}"
-            f"<h2>Mouth opening over time (z-scored)</h2>{images}</body></html>")
+            f"<h2>Mouth opening over time (z-scored)</h2>{images}"
+            + ("" if languages is None else "<h2>Mouth opening per language (inner-lip gap, mm; silence must stay "
+               "closed)</h2>" + languages.round(3).to_html(index=False))
+            + "</body></html>")
     write_text_atomic(path, html)
     return path
 

@@ -70,7 +70,7 @@ def eval_report(params_path: str | None = None) -> dict:
     if heldout.enabled and (dataset / "clips.parquet").is_file():
         render = params.render.model_copy(update={"image_size": heldout.image_size})
         summary = heldout_task(dataset, Path(config.out_dir) / "heldout", params.model_copy(update={"render": render}),
-                               heldout.split, heldout.max_clips)
+                               heldout.split, heldout.max_clips, heldout.speech_dir)
         outcome["metrics"].update(summary)
         outcome["paths"]["heldout"] = str(Path(config.out_dir) / "heldout" / "heldout.html")
         with mlflow_run("evaluate-heldout", params):

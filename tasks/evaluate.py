@@ -18,9 +18,11 @@ def evaluate_videos(generated: str, reference: str | None, out_dir: Path, config
 
 
 @task(name="evaluate-heldout-lipsync", cache_policy=NO_CACHE)
-def heldout_task(dataset: Path, out_dir: Path, params: Any, split: str, max_clips: int | None) -> dict[str, float]:
-    """Render each real held-out clip's speech with the model and the baseline, score the tracked mouths."""
+def heldout_task(dataset: Path, out_dir: Path, params: Any, split: str, max_clips: int | None,
+                 speech_dir: str | None = None) -> dict[str, float]:
+    """Render each real held-out clip's speech with the model and the baseline, score the tracked mouths;
+    mouth-opening statistics per language from ``speech_dir``'s real speech and espeak-ng Korean."""
     from eval.heldout import evaluate_heldout
 
-    _, summary = evaluate_heldout(dataset, out_dir, params, split=split, limit=max_clips)
+    _, summary = evaluate_heldout(dataset, out_dir, params, split=split, limit=max_clips, speech_dir=speech_dir)
     return summary

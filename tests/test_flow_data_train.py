@@ -65,7 +65,11 @@ def test_data_and_training_flows(prefect_harness, tmp_path, shared_dir, monkeypa
     assert model is not None
     kinds = {row["kind"] for row in outcome["summary"]}
     assert "real" in kinds  # the held-out real speaker was scored, model and baseline
-    assert {row["method"] for row in outcome["summary"]} == {"model", "baseline"}
+    # The Whisper-feature model is compared with the baseline and with a ridge probe on the same features.
+    assert {row["method"] for row in outcome["summary"]} == {"model", "baseline", "probe"}
+    assert isinstance(outcome["beats_probe_on_real"], bool)
+    assert model.config.front_end.encoder_id.startswith("whisper-tiny.en@")
+    assert any((tmp_path / "data" / "features").rglob("*.npy"))  # the cache, relative to the run folder
     mlflow.set_tracking_uri(tracking)
     runs = mlflow.search_runs(experiment_names=["portraittalker"])
     assert set(runs["tags.stage"]) == {"synth", "prepare", "train"}

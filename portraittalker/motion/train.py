@@ -84,6 +84,9 @@ class TrainConfig(BaseModel):
     grad_clip: float = Field(1.0, gt=0)
     loss: LossWeights = Field(default_factory=LossWeights)
     patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
+    # Validation metric (lower is better) that picks best.pt and drives early stopping: val_total weighs every
+    # motion column; val_mouth_corr (1 - mouth-gap correlation) is what lip sync is judged by.
+    select_on: Literal["val_total", "val_mouth_corr", "val_lve_mm"] = "val_total"
     min_delta: float = Field(1e-4, ge=0)
     prefer_truth: bool = True  # synthetic clips: train on truth.parquet rather than fitted values
     style_dropout: float = Field(0.1, ge=0, le=1)  # share of windows trained with the "average" style
@@ -108,12 +111,12 @@ def train_preset(name: str) -> TrainConfig:
         # mouth-gap and mouth-correlation losses target what lip sync is judged by. Minutes on 2 cores.
         return TrainConfig(
             model=MotionModelConfig(
-                front_end=FrontEndConfig(kind="whisper", conv_channels=128, feature_dropout=0.1), d_model=128,
-                n_layers=3, n_heads=4, ff_mult=2, dropout=0.1,
+                front_end=FrontEndConfig(kind="whisper", conv_channels=128, feature_dropout=0.3), d_model=128,
+                n_layers=3, n_heads=4, ff_mult=2, dropout=0.2,
             ),
-            max_epochs=40, steps_per_epoch=40, batch_size=16, window_frames=100, learning_rate=1e-3, warmup_steps=40,
-            patience=8, augment=AugmentConfig(enabled=True), feature_copies=2, real_weight=4.0,
-            loss=LossWeights(mouth_open=0.05, mouth_corr=0.5),
+            max_epochs=20, steps_per_epoch=40, batch_size=16, window_frames=100, learning_rate=1e-3, warmup_steps=40,
+            weight_decay=0.05, patience=5, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
+            feature_copies=4, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
         )
     if name == "cpu-logmel":
         # The previous packaged model: log-mel from scratch (no pretrained encoder), waveform augmentation.
@@ -478,9 +481,9 @@ def _train(
                 f"validation loss is {metrics['val_total']} after epoch {epoch}; lower learning_rate or grad_clip"
             )
         history.append(metrics)
-        improved = metrics["val_total"] < best_val - config.min_delta
+        improved = metrics[config.select_on] < best_val - config.min_delta
         if improved:
-            best_val, best_epoch, epochs_since_best = metrics["val_total"], epoch, 0
+            best_val, best_epoch, epochs_since_best = metrics[config.select_on], epoch, 0
             save_checkpoint(best_path, model, {"metrics": metrics})
         else:
             epochs_since_best += 1
