@@ -9,6 +9,7 @@ video exists with the same inputs hash are skipped. Everything is logged to MLfl
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -20,11 +21,11 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from eval.views import NOVEL_VIEWS
 from portraittalker.batch import ManifestError, read_manifest_rows, write_results_table
-from portraittalker.config import load_params
+from portraittalker.config import Params, load_params
 from portraittalker.io_utils import (
     OutputPathError,
     Terminated,
@@ -103,6 +104,32 @@ def _log_batch(table: pd.DataFrame, results_path: Path, log_videos: bool) -> Non
         log_artifacts([Path(p) for p in table.loc[table["status"] == "ok", "video_path"]], "videos")
 
 
+TASK_RUNNERS = ("threads", "dask")
+
+
+def make_task_runner(params: Params, kind: str | None = None, max_parallel: int | None = None,
+                     dask_address: str | None = None) -> TaskRunner:
+    """The task runner of ``generate.task_runner`` (or ``kind``): a thread pool, or prefect-dask's DaskTaskRunner.
+
+    Dask: the scheduler at ``dask_address`` / ``generate.dask.address`` when given, else a ``LocalCluster`` (on
+    loopback, no dashboard) of ``max_parallel`` or ``generate.dask.n_workers`` worker processes.
+    """
+    section = params.generate
+    kind = kind or section.task_runner
+    if kind == "threads":
+        return ThreadPoolTaskRunner(max_workers=max_parallel or section.max_parallel_jobs)
+    if kind != "dask":
+        raise ValueError(f"task runner {kind!r} is not one of {list(TASK_RUNNERS)}")
+    from prefect_dask import DaskTaskRunner
+
+    address = dask_address or section.dask.address
+    if address:
+        return DaskTaskRunner(address=address)
+    return DaskTaskRunner(cluster_class="distributed.LocalCluster", cluster_kwargs={
+        "n_workers": max_parallel or section.dask.n_workers, "threads_per_worker": section.dask.threads_per_worker,
+        "processes": True, "host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"})
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--manifest", required=True)
@@ -110,6 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params")
     parser.add_argument("--novel-views", action="store_true", help="also render each job at the 4 protocol views")
     parser.add_argument("--max-parallel", type=int, help="concurrent jobs (default: params generate.max_parallel_jobs)")
+    parser.add_argument("--task-runner", choices=TASK_RUNNERS,
+                        help="threads (one process) or dask (default: params generate.task_runner)")
+    parser.add_argument("--dask-address", help="existing Dask scheduler (default: params generate.dask.address, "
+                        "else a LocalCluster of generate.dask.n_workers processes; --max-parallel overrides that)")
     args = parser.parse_args(argv)
     try:  # what can be checked before Prefect starts is reported as one line, not a flow-run traceback
         params = load_params(args.params)
@@ -117,20 +148,52 @@ def main(argv: list[str] | None = None) -> None:
         check_writable_dir(Path(args.out_dir or params.generate.out_dir), "--out-dir")
     except (ManifestError, OutputPathError, ValueError) as error:
         sys.exit(f"error: {error}")
-    workers = args.max_parallel or params.generate.max_parallel_jobs
-    runner = generate_batch.with_options(task_runner=ThreadPoolTaskRunner(max_workers=workers))
+    kind = args.task_runner or params.generate.task_runner
+    runner = generate_batch.with_options(task_runner=make_task_runner(params, kind, args.max_parallel,
+                                                                      args.dask_address))
     try:
-        with stop_temporary_server(), terminate_on_sigterm():  # SIGTERM unwinds: temp files, temporary server
+        # SIGTERM unwinds: temp files and the temporary server are cleaned up
+        with stop_temporary_server(), terminate_on_sigterm(), shared_api_for_workers(kind):
             print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
     except Terminated as stop:
         sys.exit(f"error: {stop}; stopped, finished videos kept (a rerun skips them)")
 
 
-def _stop_temporary_servers() -> None:
+def _temporary_servers() -> set:
     from prefect.server.api.server import SubprocessASGIServer
 
-    for server in list(SubprocessASGIServer._instances.values()):
+    return set(SubprocessASGIServer._instances.values())
+
+
+def _stop_temporary_servers(keep: set) -> None:
+    for server in _temporary_servers() - keep:
         server.stop()
+
+
+@contextmanager
+def shared_api_for_workers(kind: str) -> Iterator[None]:
+    """With Dask and no ``PREFECT_API_URL``: one temporary server for the flow and all its worker processes.
+
+    Each Dask worker is a Prefect client of its own; without a server URL every one would start (and wait for) a
+    temporary server of its own. The flow's is started here and its URL put in the environment that the
+    LocalCluster's workers inherit. A worker on another machine cannot reach it (loopback): give such clusters a
+    real server (``make serve``, ``PREFECT_API_URL`` on the workers).
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if kind != "dask" or PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
+            yield
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
 
 
 @contextmanager
@@ -142,8 +205,10 @@ def stop_temporary_server() -> Iterator[None]:
     uvicorn child is orphaned). Here it is stopped as soon as the flow call unwinds, and a SIGTERM arriving after
     the block stops it before raising :class:`Terminated` again. A no-op with a real server (``PREFECT_API_URL``).
     """
+    earlier = _temporary_servers()  # a test harness's server, say: not ours to stop
+
     def _on_sigterm(signum: int, _frame: object) -> None:
-        _stop_temporary_servers()
+        _stop_temporary_servers(earlier)
         raise Terminated(signum)
 
     main = threading.current_thread() is threading.main_thread()
@@ -151,7 +216,7 @@ def stop_temporary_server() -> Iterator[None]:
     try:
         yield
     finally:
-        _stop_temporary_servers()
+        _stop_temporary_servers(earlier)
         # keep the handler for the rest of the process: job threads may still be finishing their video
         if main and previous not in (None, signal.SIG_DFL):
             signal.signal(signal.SIGTERM, previous)

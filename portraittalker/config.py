@@ -81,10 +81,20 @@ class VideoConfig(Section):
     preset: str = "veryfast"
 
 
+class DaskConfig(Section):
+    """``generate.task_runner: dask``: an existing cluster at ``address``, else a LocalCluster started per run."""
+
+    address: str | None = None  # e.g. tcp://10.0.0.5:8786 (a `dask scheduler` with `dask worker`s on GPU nodes)
+    n_workers: int = Field(2, ge=1)  # LocalCluster worker processes (one job at a time each)
+    threads_per_worker: int = Field(1, ge=1)
+
+
 class GenerateConfig(Section):
     manifest: str = "examples/demo_manifest.csv"
     out_dir: str = "outputs/generate"
     max_parallel_jobs: int = Field(1, ge=1)
+    task_runner: Literal["threads", "dask"] = "threads"
+    dask: DaskConfig = DaskConfig()
 
 
 class MlflowConfig(Section):

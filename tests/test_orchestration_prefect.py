@@ -117,7 +117,7 @@ def test_deployment_runs_through_a_real_server_and_worker(prefect_env, tmp_path,
         started.append(process)
         return process
 
-    def cli(*args: str, timeout: float = 120) -> str:
+    def cli(*args: str, timeout: float = 240) -> str:
         done = subprocess.run([PREFECT, *args], env=env, cwd=REPO_ROOT, capture_output=True, text=True,
                               timeout=timeout)
         assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
@@ -128,13 +128,13 @@ def test_deployment_runs_through_a_real_server_and_worker(prefect_env, tmp_path,
         wait_http(f"http://127.0.0.1:{port}/api/health", 150, server)
         cli("work-pool", "create", "portraittalker-local", "--type", "process", "--overwrite")
         # one deployment (each one imports its flow module: minutes on 2 busy cores); all four: the test above
-        cli("--no-prompt", "deploy", "-n", "generate-batch/scheduled", timeout=240)
+        cli("--no-prompt", "deploy", "-n", "generate-batch/scheduled", timeout=480)
         assert "0 2 * * *" in cli("deployment", "inspect", "generate-batch/scheduled")
         run = cli("deployment", "run", "generate-batch/scheduled", "-p", f"manifest={manifest}",
                   "-p", f"out_dir={out_dir}", "-p", f"params_path={params}")
         flow_run_id = re.search(r"UUID:\s*([0-9a-f-]{36})", run).group(1)
         worker = start("worker", "worker", "start", "--pool", "portraittalker-local", "--run-once")
-        worker.wait(timeout=300)
+        worker.wait(timeout=600)
         state = json.loads(cli("api", "GET", f"/flow_runs/{flow_run_id}"))["state"]["type"]
         worker_log = (logs / "worker.log").read_text()
         assert state == "COMPLETED", worker_log[-3000:]
