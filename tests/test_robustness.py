@@ -470,3 +470,20 @@ def test_real_speech_is_speech(path):
     music = _music(audio.duration_s + 1)[: audio.n_samples]
     background = music * (0.5 * audio.samples.std() / music.std())
     assert speech_presence_problem(audio.samples + background, SR) is None  # over background music at -6 dB
+
+
+def test_two_faces_that_also_lose_the_stream_are_multiple_faces_not_no_face() -> None:
+    import numpy as np
+
+    from portraittalker.data.quality import QualityConfig, check_track
+    from portraittalker.tracking import FaceTrack
+
+    n = 60
+    detected = np.zeros(n, np.int16)
+    detected[::3] = 1  # the one-face stream keeps losing one of the two faces
+    boxes = np.tile(np.array([10, 10, 200, 200], np.float32), (n, 1))
+    track = FaceTrack(np.zeros((n, 478, 3), np.float32), boxes, detected, 512, 512, 25.0)
+    rejection = check_track(track, np.zeros(n), [2, 2, 2, 2, 2], QualityConfig())
+    assert rejection is not None and rejection.reason.startswith("multiple_faces")
+    lone = check_track(track, np.zeros(n), [1, 1, 0, 1, 1], QualityConfig())
+    assert lone is not None and lone.reason.startswith("no_face")

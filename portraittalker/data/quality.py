@@ -271,13 +271,15 @@ def check_track(track: FaceTrack, histogram_distances: np.ndarray, multi_face_co
     n = track.n_frames
     if n < config.min_frames:
         return reject("too_short", f"{n} frame(s) < {config.min_frames}")
-    no_face = 1.0 - float(track.detected.mean())
-    if no_face > config.max_no_face_fraction:
-        return reject("no_face", f"no face in {no_face:.0%} of frames (max {config.max_no_face_fraction:.0%})")
+    # Faces side by side make the one-face streaming tracker drop frames, so a clip the two-face check sees
+    # several faces in is "multiple_faces" even when the stream also lost the face: that is the cause to report.
     if multi_face_counts:
         multi = sum(c > 1 for c in multi_face_counts)
         if multi / len(multi_face_counts) > config.max_multi_face_fraction:
             return reject("multiple_faces", f"more than one face in {multi}/{len(multi_face_counts)} sampled frames")
+    no_face = 1.0 - float(track.detected.mean())
+    if no_face > config.max_no_face_fraction:
+        return reject("no_face", f"no face in {no_face:.0%} of frames (max {config.max_no_face_fraction:.0%})")
     heights = (track.face_boxes[:, 3] - track.face_boxes[:, 1]) / max(track.height, 1)
     median_height = float(np.nanmedian(heights))
     if median_height < config.min_face_height_fraction:
