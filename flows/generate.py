@@ -165,8 +165,15 @@ def _temporary_servers() -> set:
     return set(SubprocessASGIServer._instances.values())
 
 
-def _stop_temporary_servers(keep: set) -> None:
-    for server in _temporary_servers() - keep:
+def _stop_temporary_servers(keep: set, drain: bool = True) -> None:
+    servers = _temporary_servers() - keep
+    if servers and drain:  # flush the run's logs and events while the server still answers (else: retries at exit)
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for service in (APILogWorker, EventsWorker):
+            service.drain_all(timeout=15, at_exit=False)
+    for server in servers:
         server.stop()
 
 
@@ -208,7 +215,7 @@ def stop_temporary_server() -> Iterator[None]:
     earlier = _temporary_servers()  # a test harness's server, say: not ours to stop
 
     def _on_sigterm(signum: int, _frame: object) -> None:
-        _stop_temporary_servers(earlier)
+        _stop_temporary_servers(earlier, drain=False)  # no waiting on locks the interrupted code may hold
         raise Terminated(signum)
 
     main = threading.current_thread() is threading.main_thread()
