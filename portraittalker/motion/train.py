@@ -97,6 +97,10 @@ class TrainConfig(BaseModel):
     # clip are encoded (waveform augmentation happens before the frozen encoder, so copies are precomputed).
     feature_cache_dir: str = "data/features"
     feature_copies: int = Field(0, ge=0)
+    # Share of training windows whose speech is replaced by (near-)silence and whose face targets by the neutral,
+    # closed-mouth face (head pose kept): real fitted faces rest slightly parted, so without this the model
+    # learns "no speech = the training speakers' average resting mouth" instead of a closed mouth.
+    silence_prob: float = Field(0.0, ge=0, le=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)  # speakers held out when no clip has split "val"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -116,7 +120,7 @@ def train_preset(name: str) -> TrainConfig:
             ),
             max_epochs=20, steps_per_epoch=40, batch_size=16, window_frames=100, learning_rate=1e-3, warmup_steps=40,
             weight_decay=0.05, patience=5, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
-            feature_copies=4, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
+            feature_copies=4, silence_prob=0.1, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
         )
     if name == "cpu-logmel":
         # The previous packaged model: log-mel from scratch (no pretrained encoder), waveform augmentation.
@@ -293,7 +297,8 @@ def masked_correlation(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> 
 
 
 def _sample_batch(
-    clips: list[MotionClip], config: TrainConfig, rng: np.random.Generator, style_of: dict[str, int]
+    clips: list[MotionClip], config: TrainConfig, rng: np.random.Generator, style_of: dict[str, int],
+    silence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     weights = np.array([c.n_frames * (config.real_weight if c.kind == "real" else 1.0) for c in clips])
     window = config.window_frames
@@ -303,7 +308,7 @@ def _sample_batch(
     span = math.ceil(window * augment.speed_range[1]) if augment.enabled and augment.speed_prob > 0 else window
     picks = rng.choice(len(clips), size=config.batch_size, p=weights / weights.sum())
     if clips[0].variants is not None:
-        return _sample_feature_batch(clips, picks, config, rng, style_of)
+        return _sample_feature_batch(clips, picks, config, rng, style_of, silence)
     waves = np.zeros((config.batch_size, window * SAMPLES_PER_FRAME), dtype=np.float32)
     targets = np.zeros((config.batch_size, window, clips[0].targets.shape[1]), dtype=np.float32)
     mask = np.zeros((config.batch_size, window), dtype=bool)
@@ -327,9 +332,12 @@ def _sample_batch(
 
 def _sample_feature_batch(
     clips: list[MotionClip], picks: np.ndarray, config: TrainConfig, rng: np.random.Generator,
-    style_of: dict[str, int],
+    style_of: dict[str, int], silence: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Windows of precomputed encoder features: a random variant (clean or augmented copy) per row."""
+    """Windows of precomputed encoder features: a random variant (clean or augmented copy) per row.
+
+    ``silence`` = (features of a silent window, boolean mask of the face columns set to neutral): with
+    probability ``config.silence_prob`` a row becomes silence with a closed, neutral face."""
     window = config.window_frames
     dim = clips[0].variants[0].features.shape[1]
     inputs = np.zeros((config.batch_size, window, dim), dtype=np.float32)
@@ -344,6 +352,10 @@ def _sample_feature_batch(
         n = min(window, n_frames - start)
         inputs[row, :n] = variant.features[start:start + n]
         targets[row, :n] = variant.targets[start:start + n]
+        if silence is not None and rng.random() < config.silence_prob:
+            silent_features, face_columns = silence
+            inputs[row, :n] = silent_features[:n]
+            targets[row, :n, face_columns] = 0.0  # neutral expression, jaw closed
         mask[row, :n] = True
         if rng.random() >= config.style_dropout:
             styles[row] = style_of.get(clip.speaker_id, 0)
@@ -361,6 +373,20 @@ def attach_features(clips: list[MotionClip], config: TrainConfig, copies: int, p
         clip.variants = clip_variants(clip, cache, copies, config.augment, config.seed)
     return {"encoder_id": encoder.encoder_id, "encoder_dim": encoder.dim, "cache_hits": cache.hits,
             "cache_misses": cache.misses}
+
+
+def silence_window(config: TrainConfig, columns: list[str]) -> tuple[np.ndarray, np.ndarray] | None:
+    """Encoder features of a silent training window (faint noise, as in a quiet room) + the neutral face columns."""
+    if config.silence_prob <= 0:
+        return None
+    from portraittalker.motion.feature_cache import FeatureCache
+    from portraittalker.motion.whisper import shared_encoder
+
+    cache = FeatureCache(config.feature_cache_dir, shared_encoder(config.model.front_end.encoder))
+    rng = np.random.default_rng(config.seed)
+    wave = (rng.normal(0, 1e-4, config.window_frames * SAMPLES_PER_FRAME)).astype(np.float32)
+    face = np.array([c.startswith("exp_") or c.startswith("jaw_") for c in columns])
+    return cache.features(wave, config.window_frames), face
 
 
 @torch.no_grad()
@@ -415,9 +441,11 @@ def _train(
                               prefer_truth=config.prefer_truth, splits=("train", "val"))
     train_clips, val_clips = split_clips(clips, config.val_fraction)
     model_config = config.model
+    silence = None
     if uses_encoder_features(config.model.front_end):
         stats = attach_features(train_clips, config, config.feature_copies, progress)
         stats_val = attach_features(val_clips, config, 0, progress)
+        silence = silence_window(config, columns)
         front = model_config.front_end.model_copy(update={"encoder_id": stats["encoder_id"],
                                                           "encoder_dim": stats["encoder_dim"]})
         model_config = model_config.model_copy(update={"front_end": front})
@@ -459,7 +487,8 @@ def _train(
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout identical after a resume
         started, train_loss, frames = time.perf_counter(), 0.0, 0
         for step in range(config.steps_per_epoch):
-            wave, targets, mask, styles = (t.to(device) for t in _sample_batch(train_clips, config, rng, style_of))
+            wave, targets, mask, styles = (t.to(device) for t in _sample_batch(train_clips, config, rng, style_of,
+                                                                                 silence))
             for group in optimizer.param_groups:
                 group["lr"] = _learning_rate(config, epoch * config.steps_per_epoch + step)
             with autocast():
