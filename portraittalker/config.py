@@ -72,6 +72,9 @@ class RenderConfig(Section):
 class MotionConfig(Section):
     generator: Literal["baseline", "model"] = "baseline"
     checkpoint: str | None = None
+    # Whisper encoder folder for learned models with a whisper front end (None: the packaged tiny.en, or
+    # what the checkpoint was trained with); its weights must be the ones the checkpoint records.
+    encoder_path: str | None = None
     baseline: BaselineLipSyncConfig = BaselineLipSyncConfig()
 
 
@@ -156,6 +159,17 @@ class TrainSection(Section):
         return self
 
 
+class HeldoutSection(Section):
+    """Lip sync on the real held-out speakers of a prepared dataset (eval/heldout.py), part of `make eval-report`."""
+
+    enabled: bool = True
+    dataset: str = "data/prepared"  # its real clips of `split`; skipped with a note when the dataset is absent
+    split: Literal["train", "val", "test"] = "test"
+    image_size: int = Field(256, ge=64, le=1024)
+    max_clips: int | None = Field(None, ge=1)
+    speech_dir: str | None = "../shared/data/speech"  # real en/ja/zh speech for the per-language mouth statistics
+
+
 class EvaluateSection(Section):
     manifest: str = "examples/eval_manifest.csv"  # speech of real clips: their videos are the references
     generate_dir: str = "outputs/eval/videos"
@@ -166,6 +180,7 @@ class EvaluateSection(Section):
     thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
     thresholds_missing_ok: bool = False
     metrics: EvalConfig = EvalConfig()
+    heldout: HeldoutSection = HeldoutSection()
 
 
 class Params(Section):

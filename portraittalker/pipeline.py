@@ -98,7 +98,7 @@ def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | Non
             f"motion-model checkpoint not found: {path}. The default one is built by `dvc repro train` "
             "(or `make model`); use `--motion baseline` to render without a learned model."
         )
-    return load_motion_model(path, head=head).for_head(head)
+    return load_motion_model(path, head=head, encoder_path=params.motion.encoder_path).for_head(head)
 
 
 def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint: str | None = None) -> MotionTable:
