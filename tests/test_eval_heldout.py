@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eval.heldout import aligned_mouth_lmd, language_mouth_stats, lagged_correlation, score_clip, summarise
+from eval.heldout import aligned_mouth_lmd, lagged_correlation, language_mouth_stats, score_clip, summarise
 from portraittalker.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER, FaceTrack
 
 

@@ -307,7 +307,7 @@ def _sample_batch(
     # window still fills the batch row; slowed-down ones are cropped after stretching.
     span = math.ceil(window * augment.speed_range[1]) if augment.enabled and augment.speed_prob > 0 else window
     picks = rng.choice(len(clips), size=config.batch_size, p=weights / weights.sum())
-    if clips[0].variants is not None:
+    if getattr(clips[0], "variants", None) is not None:  # whisper models train on cached encoder features
         return _sample_feature_batch(clips, picks, config, rng, style_of, silence)
     waves = np.zeros((config.batch_size, window * SAMPLES_PER_FRAME), dtype=np.float32)
     targets = np.zeros((config.batch_size, window, clips[0].targets.shape[1]), dtype=np.float32)
