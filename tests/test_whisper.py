@@ -182,8 +182,9 @@ def toy_whisper_checkpoint(tmp_path_factory: pytest.TempPathFactory, ict_head) -
         "max_epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "feature_copies": 1,
         "feature_cache_dir": str(root / "features")})
     result = train_motion_model([data], root / "run", config, progress=False, head=ict_head)
-    # 2 train clips, each clean + 1 augmented copy; 1 validation clip clean; the test speaker is not encoded
-    assert len(list((root / "features").rglob("*.npy"))) == 2 * 2 + 1
+    # 2 train clips, each clean + 1 augmented copy; 1 validation clip clean; the silent training window; the test
+    # speaker is not encoded
+    assert len(list((root / "features").rglob("*.npy"))) == 2 * 2 + 1 + 1
     return result.best_checkpoint
 
 
