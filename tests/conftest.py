@@ -36,3 +36,16 @@ def real_clips(shared_dir: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def speech_wav(shared_dir: Path) -> Path:
     return shared_dir / "data" / "speech" / "RD_Radio31_000.wav"
+
+
+@pytest.fixture
+def no_download(monkeypatch, tmp_path):
+    """An empty torch hub cache and a download function that fails the test if anything tries it."""
+    import torch
+
+    def refuse(url, *args, **kwargs):
+        raise AssertionError(f"download attempted: {url}")
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
+    return tmp_path / "torch_home"

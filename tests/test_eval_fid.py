@@ -32,17 +32,6 @@ class _Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.fixture
-def no_download(monkeypatch, tmp_path):
-    """An empty torch hub cache and a download function that fails the test if anything tries it."""
-    def refuse(url, *args, **kwargs):
-        raise AssertionError(f"download attempted: {url}")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    return tmp_path / "torch_home"
-
-
 @pytest.fixture(scope="module")
 def weights_file(tmp_path_factory):
     """Random weights in the layout of pt_inception-2015-12-05-6726825d.pth (1008-class Inception-v3, no aux)."""

@@ -25,17 +25,6 @@ class _Payload:
         return os.system, (f"touch {self.marker}",)
 
 
-@pytest.fixture
-def no_download(monkeypatch, tmp_path):
-    """An empty torch hub cache and a download function that fails the test if anything tries it."""
-    def refuse(url, *args, **kwargs):
-        raise AssertionError(f"download attempted: {url}")
-
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
-    monkeypatch.setattr(torch.hub, "download_url_to_file", refuse)
-    return tmp_path / "torch_home"
-
-
 @pytest.fixture(scope="module")
 def weight_files(tmp_path_factory) -> tuple[Path, Path]:
     """Random weights in the real formats: torchvision's AlexNet state dict and lpips' v0.1 alex.pth."""
