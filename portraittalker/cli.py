@@ -113,9 +113,11 @@ def _check_options(**checks: tuple[Callable, object]) -> None:
 @app.command()
 @_user_errors
 def generate(
-    prompt: Annotated[str, typer.Option(help="Text description of the person and scene")],
     audio: Annotated[Path, typer.Option(help="Speech: any audio file or a video with an audio track")],
     out: Annotated[Path, typer.Option(help="Output MP4 path")],
+    prompt: Annotated[str | None, typer.Option(help="Text description of the person and scene")] = None,
+    avatar: Annotated[Path | None, typer.Option(help="Avatar folder (portraittalker avatar --photo/--prompt) "
+                                                     "instead of --prompt")] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: params.yaml seed)")] = None,
     size: Annotated[int | None, typer.Option(help="Frame size in pixels (square)")] = None,
     yaw: Annotated[float | None, typer.Option("--yaw", help="Camera yaw in degrees")] = None,
@@ -126,9 +128,11 @@ def generate(
     params_path: ParamsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log details and print per-stage timings")] = False,
 ) -> None:
-    """Render a talking-head MP4 from a text prompt and a speech recording."""
+    """Render a talking-head MP4 from a text prompt (or an avatar folder) and a speech recording."""
     _setup_logging(verbose)
     start = time.perf_counter()
+    if (prompt is None) == (avatar is None):
+        raise typer.BadParameter("give exactly one of --prompt TEXT or --avatar DIR")
     from portraittalker.validation import check_image_size, check_pitch, check_seed, check_yaw
 
     _check_options(size=(check_image_size, size), seed=(check_seed, seed), yaw=(check_yaw, yaw),
@@ -136,18 +140,23 @@ def generate(
     from portraittalker.config import load_params
     from portraittalker.pipeline import check_video_output, generate_video
 
-    check_video_output(out, [audio, params_path, checkpoint], force=force)
+    check_video_output(out, [audio, params_path, checkpoint, avatar], force=force)
     overrides: dict = {}
     if size is not None:
         overrides.setdefault("render", {})["image_size"] = size
     if motion is not None:
         overrides.setdefault("motion", {})["generator"] = motion
     params = load_params(params_path, overrides)
+    ready_avatar = None
+    if avatar is not None:
+        from portraittalker.avatar.asset import Avatar
+
+        ready_avatar = Avatar.load(avatar)  # checked against the head model in generate_video
     with _progress() as progress:
         task = progress.add_task("rendering", total=None)
         result = generate_video(
-            prompt, audio, out, params, seed=seed, yaw_deg=yaw, pitch_deg=pitch,
-            checkpoint=str(checkpoint) if checkpoint else None, force=force,
+            prompt or "", audio, out, params, seed=seed, yaw_deg=yaw, pitch_deg=pitch,
+            checkpoint=str(checkpoint) if checkpoint else None, force=force, avatar=ready_avatar,
             on_frame=lambda done, total: progress.update(task, completed=done, total=total),
         )
     wall = time.perf_counter() - start

@@ -126,12 +126,22 @@ def check_generate_settings(params: Params, seed: int, yaw_deg: float | None, pi
     check_fps(params.video.fps, "params.yaml video.fps")
 
 
-def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarray) -> Iterator[np.ndarray]:
-    """Posed vertices, (n ≤ VERTEX_CHUNK, V, 3) float32 per chunk, so memory stays bounded for long audio."""
+def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarray,
+                       vertex_offsets: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """Posed vertices, (n ≤ VERTEX_CHUNK, V, 3) float32 per chunk, so memory stays bounded for long audio.
+
+    ``vertex_offsets`` (V, 3): an optimised avatar's per-vertex displacements, added after the blendshapes and
+    before the rigid head pose, as the appearance optimiser and the GLB export apply them.
+    """
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
+    offsets = None if vertex_offsets is None else torch.as_tensor(vertex_offsets, dtype=torch.float32)
     with torch.inference_mode():
         for start in range(0, len(motion), VERTEX_CHUNK):
-            yield head(head_params.frames(start, start + VERTEX_CHUNK)).numpy()
+            frames = head_params.frames(start, start + VERTEX_CHUNK)
+            if offsets is None:
+                yield head(frames).numpy()
+            else:
+                yield head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
 
 
 def generate_video(
@@ -146,8 +156,11 @@ def generate_video(
     checkpoint: str | None = None,
     on_frame: Callable[[int, int], None] | None = None,
     force: bool = False,
+    avatar: Avatar | None = None,
 ) -> GenerateResult:
     """Render one talking-head video; ``on_frame(done, total)`` reports progress.
+
+    ``avatar``: a ready avatar (``portraittalker avatar``: photo fit or SDS) instead of designing one from ``prompt``.
 
     Before any work: the settings are checked and ``out_path`` must pass :func:`check_video_output` (``force``
     replaces an existing file that is not an earlier portraittalker video).
@@ -162,7 +175,10 @@ def generate_video(
     with timer.stage("load_head"):
         head = head_from_config(params.head)
     with timer.stage("design_avatar"):
-        avatar = AttributeDesigner(head, params.designer).design(prompt, seed=seed)
+        if avatar is None:
+            avatar = AttributeDesigner(head, params.designer).design(prompt, seed=seed)
+        else:
+            avatar.validate(head)
     with timer.stage("animate"):
         motion = animate(audio, params, head, seed, checkpoint)
     camera = make_camera(params, yaw_deg, pitch_deg)
@@ -174,7 +190,7 @@ def generate_video(
     total = len(motion)
     with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
                      preset=params.video.preset) as writer:
-        chunks = iter_vertex_chunks(motion, head, avatar.identity)
+        chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
         done = 0
         while done < total:
             with timer.stage("deform"):
