@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.tracking import FaceTrack, FaceTracker
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ FPS = 25
 SAMPLE_RATE = 16000
 
 
-class EvalInputError(ValueError):
+class EvalInputError(PortraitTalkerError, ValueError):
     """An evaluation input (path, table, weights file) is missing or malformed; the message names it."""
 
 
@@ -57,7 +58,7 @@ def load_into(module: Any, state: dict, path: str | Path, what: str, strict: boo
         raise WeightsError(f"{path}: not {what} ({message[:600]})") from error
 
 
-class MetricUnavailable(RuntimeError):  # noqa: N818 - reads as a state, not a failure
+class MetricUnavailable(PortraitTalkerError, RuntimeError):  # noqa: N818 - reads as a state, not a failure
     """A metric cannot be computed for a documented reason (missing weights, no face, no reference...).
 
     Raised by metric functions and caught by :func:`eval.evaluate.evaluate`, which reports the reason

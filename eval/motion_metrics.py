@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.motion.dataset import load_motion_clips
 from portraittalker.motion.model import VertexSubsetDeformer
@@ -36,7 +37,7 @@ UPPER_LIP_INNER, LOWER_LIP_INNER = 62, 66  # 68-point landmark indices (inner li
 METRIC_NAMES = ("lve_mm", "lve_sq_mm2", "fdd_mm2", "mouth_open_corr", "av_offset_frames", "head_rot_rmse_deg")
 
 
-class MotionEvalError(ValueError):
+class MotionEvalError(PortraitTalkerError, ValueError):
     """Inputs to a motion metric are inconsistent (head model, empty tables)."""
 
 

@@ -18,10 +18,12 @@ from typing import Literal
 
 import numpy as np
 
+from portraittalker.errors import PortraitTalkerError
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
-class AssetMissingError(FileNotFoundError):
+class AssetMissingError(PortraitTalkerError, FileNotFoundError):
     """A required asset file is absent; the message says which file and how to obtain it."""
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from portraittalker.assets import ICT_FACEKIT, npz_content_sha256
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
 
 ICT_FACEKIT_COMMIT = "da5f95a607f5e6b37755b38d3385d7f2853732e5"
@@ -84,7 +85,7 @@ SOFTWARE.
 _IDENTITY_FILE = re.compile(r"identity(\d{3})\.obj$")
 
 
-class IctFaceKitError(RuntimeError):
+class IctFaceKitError(PortraitTalkerError, RuntimeError):
     """Pulling or converting ICT-FaceKit failed; the message names the input and the problem."""
 
 

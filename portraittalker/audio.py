@@ -27,6 +27,7 @@ import numpy as np
 import soundfile
 from pydantic import BaseModel, Field
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
 
 DEFAULT_SAMPLE_RATE = 16000
@@ -46,7 +47,7 @@ class AudioConfig(BaseModel):
     )
 
 
-class AudioError(ValueError):
+class AudioError(PortraitTalkerError, ValueError):
     """An audio input cannot be used; the message names the file and the problem."""
 
 

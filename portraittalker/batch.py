@@ -19,6 +19,7 @@ import pandas as pd
 from filelock import FileLock, Timeout
 
 from portraittalker import __version__
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path, file_sha256
 from portraittalker.validation import InvalidValueError, check_pitch, check_seed, check_yaw
 
@@ -28,7 +29,7 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 RESULTS_LOCK_TIMEOUT_S = 600.0
 
 
-class ManifestError(ValueError):
+class ManifestError(PortraitTalkerError, ValueError):
     """The manifest file is missing, unreadable or malformed."""
 
 
@@ -122,7 +123,7 @@ def read_manifest_rows(path: str | Path) -> tuple[list[Job], list[RowError]]:
     return jobs, errors
 
 
-class _BadCellError(Exception):
+class _BadCellError(PortraitTalkerError):
     def __init__(self, column: str, message: str) -> None:
         super().__init__(message)
         self.column, self.message = column, message

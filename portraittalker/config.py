@@ -19,6 +19,7 @@ from portraittalker.audio import AudioConfig
 from portraittalker.avatar.designer import DesignerConfig
 from portraittalker.data.prepare import PrepareConfig
 from portraittalker.data.synth import SynthCorpusConfig
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.flame import FLAMEConfig
 from portraittalker.motion.baseline import BaselineLipSyncConfig
 from portraittalker.motion.train import TrainConfig, train_preset
@@ -39,7 +40,7 @@ def _deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-class ConfigError(ValueError):
+class ConfigError(PortraitTalkerError, ValueError):
     """``params.yaml`` is missing or does not match the expected schema."""
 
 

@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, Field
 from torch import Tensor
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix
 from portraittalker.render.scene import Camera
 from portraittalker.tracking import MEDIAPIPE_TO_68
@@ -52,7 +53,7 @@ ICT_MEDIAPIPE68_VERTICES = (
 )
 
 
-class FittingError(ValueError):
+class FittingError(PortraitTalkerError, ValueError):
     """The landmarks cannot be fitted (wrong shape, no tracked frame)."""
 
 

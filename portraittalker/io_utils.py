@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
+from portraittalker.errors import PortraitTalkerError
+
 # A temp file whose writer cannot be checked (another host, or pid reuse) is stale after this long.
 STALE_TEMP_AGE_S = 6 * 3600.0
 # Temp files of the old naming (no pid in the name) are stale after this long.
@@ -30,7 +32,7 @@ _TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.(?P<pid>\d+)@(?P<host>[0-9a-f]{6})\.[
 _LEGACY_TEMP_NAME = re.compile(r"^\.(?P<stem>.*)\.[a-z0-9_]{8}\.tmp\.(mp4|wav|parquet)$")  # VideoWriter, tables
 
 
-class OutputPathError(ValueError):
+class OutputPathError(PortraitTalkerError, ValueError):
     """An output path cannot (or must not) be written: the message names it and says why."""
 
 

@@ -23,6 +23,7 @@ from portraittalker.audio import (
     stderr_tail,
     write_wav,
 )
+from portraittalker.errors import PortraitTalkerError
 
 ESPEAK_PACKAGE = "espeak-ng"
 _LANGUAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
@@ -36,7 +37,7 @@ class SpeechConfig(BaseModel):
     words_per_minute: int = Field(160, ge=80, le=450)
 
 
-class SpeechSynthesisError(ValueError):
+class SpeechSynthesisError(PortraitTalkerError, ValueError):
     """espeak-ng rejected the request (unknown language or voice, empty text) or failed."""
 
 

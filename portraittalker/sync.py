@@ -27,13 +27,15 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy import signal
 
+from portraittalker.errors import PortraitTalkerError
+
 FPS = 25
 SAMPLE_RATE = 16000
 N_BANDS = 12
 BAND_RANGE_HZ = (100.0, 6000.0)
 
 
-class SyncUnavailable(ValueError):  # noqa: N818 - reads as a state, not a failure
+class SyncUnavailable(PortraitTalkerError, ValueError):  # noqa: N818 - reads as a state, not a failure
     """The offset cannot be estimated (clip too short, no face, silent or static signal)."""
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from portraittalker.errors import PortraitTalkerError
+
 log = logging.getLogger(__name__)
 
 N_LANDMARKS = 478
@@ -35,7 +37,7 @@ MEDIAPIPE_TO_68 = np.array([
 ])
 
 
-class TrackingError(RuntimeError):
+class TrackingError(PortraitTalkerError, RuntimeError):
     """The video could not be opened or decoded for tracking."""
 
 

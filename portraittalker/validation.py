@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
+from portraittalker.errors import PortraitTalkerError
+
 SEED_MAX = 2**32 - 1
 YAW_RANGE_DEG = (-180.0, 180.0)
 PITCH_RANGE_DEG = (-85.0, 85.0)  # at ±90° the camera looks straight down its up vector: no image
@@ -16,7 +18,7 @@ IMAGE_SIZE_RANGE = (64, 2048)
 FPS_RANGE = (1, 120)
 
 
-class InvalidValueError(ValueError):
+class InvalidValueError(PortraitTalkerError, ValueError):
     """A user-given value is out of its allowed range or not a number."""
 
 

@@ -35,6 +35,7 @@ from portraittalker.audio import (
     stderr_tail,
     write_wav,
 )
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import apply_default_mode, reserve_temp
 
 DEFAULT_FPS = 25
@@ -43,7 +44,7 @@ AUDIO_BITRATE = "128k"
 OUTPUT_TAG = "written by portraittalker"
 
 
-class VideoError(RuntimeError):
+class VideoError(PortraitTalkerError, RuntimeError):
     """Base class for video read/write failures."""
 
 

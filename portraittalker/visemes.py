@@ -40,6 +40,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.ndimage import gaussian_filter1d
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.ict import JAW_OPEN_RAD_PER_WEIGHT
 
 logger = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ class VisemeSegment:
         return self.end_s - self.start_s
 
 
-class PhonemeTimingError(ValueError):
+class PhonemeTimingError(PortraitTalkerError, ValueError):
     """Phoneme timings are not usable (negative durations, unsorted, non-finite)."""
 
 

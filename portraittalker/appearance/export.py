@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.schema import MotionTable
@@ -36,7 +37,7 @@ POSE_NAMES = ("HeadYaw", "HeadPitch", "HeadRoll", "LeftEyeYaw", "LeftEyePitch", 
 CSV_HEADER = ("Timecode", "BlendShapeCount", *ARKIT_BLENDSHAPES, *POSE_NAMES)
 
 
-class ExportError(ValueError):
+class ExportError(PortraitTalkerError, ValueError):
     """The motion or head cannot be exported in the requested format."""
 
 

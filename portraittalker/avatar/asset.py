@@ -29,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 from PIL import Image
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.render.scene import Background, DirectionalLight, Lighting, Material
 
@@ -39,7 +40,7 @@ JSON_NAME, ALBEDO_NAME, SPECULAR_NAME, BACKGROUND_NAME = "avatar.json", "albedo.
 OFFSETS_NAME = "vertex_offsets.npy"
 
 
-class AvatarFormatError(ValueError):
+class AvatarFormatError(PortraitTalkerError, ValueError):
     """An avatar folder or an Avatar object is malformed; the message names the file/field and the problem."""
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field
 
 from portraittalker.data.prepare import ClipInput, run_ffmpeg, speaker_from_clip_id
 from portraittalker.data.quality import ClipRejected, MediaInfo, Rejection, probe_media, reject
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.schema import FPS
 
@@ -37,11 +38,11 @@ CUT_MANIFEST_FILE = "cut_manifest.csv"
 _TIME = re.compile(r"^(\d+):(\d{1,2})(?:\.(\d+))?$")
 
 
-class HDTFMetadataError(ValueError):
+class HDTFMetadataError(PortraitTalkerError, ValueError):
     """An HDTF metadata file is missing or has a line that cannot be parsed."""
 
 
-class DownloadDependencyError(ImportError):
+class DownloadDependencyError(PortraitTalkerError, ImportError):
     """yt-dlp (the optional ``download`` extra) is not installed."""
 
 

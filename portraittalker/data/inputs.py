@@ -24,6 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from portraittalker.data.tables import CLIPS_FILE
+from portraittalker.errors import PortraitTalkerError
 
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".flv", ".ts", ".3gp")
 MANIFEST_FILE = "manifest.csv"
@@ -32,7 +33,7 @@ FINGERPRINT_WHOLE_FILE_BYTES = 64 << 20
 FINGERPRINT_CHUNK_BYTES = 4 << 20
 
 
-class PrepareError(ValueError):
+class PrepareError(PortraitTalkerError, ValueError):
     """Bad arguments to the prepare stage (not a bad clip: those become manifest rows)."""
 
 

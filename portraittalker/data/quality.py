@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.sync import SyncOffsetConfig, SyncOffsetResult
 from portraittalker.tracking import FaceTrack
 
@@ -82,7 +83,7 @@ class Rejection:
         return self.reason.split(":", 1)[0]
 
 
-class ClipRejected(Exception):  # noqa: N818 - control flow for a Rejection, not an error
+class ClipRejected(PortraitTalkerError):  # noqa: N818 - control flow for a Rejection, not an error
     """Raised inside ``prepare_clip`` to stop processing a clip with a recorded reason."""
 
     def __init__(self, rejection: Rejection) -> None:

@@ -63,6 +63,7 @@ from portraittalker.data.tables import (
     check_clips_table,
     write_table,
 )
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.head.ict import ICTFaceKit
 from portraittalker.io_utils import atomic_path, write_text_atomic
@@ -95,7 +96,7 @@ logger = logging.getLogger(__name__)
 # =============================================================================================
 # espeak-ng through its C library: audio + phoneme events
 # =============================================================================================
-class EspeakError(RuntimeError):
+class EspeakError(PortraitTalkerError, RuntimeError):
     """libespeak-ng is missing or rejected a request."""
 
 
@@ -313,7 +314,7 @@ BUILTIN_LANGUAGES: dict[str, LanguageSpec] = {
 }
 
 
-class UnknownSentencesError(ValueError):
+class UnknownSentencesError(PortraitTalkerError, ValueError):
     """A requested language has no sentence list (built-in or in ``SynthCorpusConfig.sentences``)."""
 
 

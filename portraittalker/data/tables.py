@@ -33,6 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
 
 CLIPS_FILE = "clips.parquet"
@@ -83,7 +84,7 @@ class DatasetMeta:
         return cls(**known, extra=payload)
 
 
-class DatasetTableError(ValueError):
+class DatasetTableError(PortraitTalkerError, ValueError):
     """A dataset table is missing, malformed, or does not match the layout contract."""
 
 

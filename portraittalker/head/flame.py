@@ -41,6 +41,7 @@ from pydantic import BaseModel
 from torch import Tensor
 
 from portraittalker.assets import FLAME_MODEL, AssetMissingError, find_flame_model
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix
 
 FLAME_EXPRESSION_COMPONENTS = 100  # the last 100 columns of shapedirs in FLAME 2020 and 2023
@@ -69,7 +70,7 @@ class FLAMEConfig(BaseModel):
     masks_path: str | None = None
 
 
-class FlameFormatError(ValueError):
+class FlameFormatError(PortraitTalkerError, ValueError):
     """A FLAME file is unreadable or not in the expected layout; the message names the file and the key."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.model import MotionModel, MotionModelConfig, VertexSubsetDeformer
@@ -26,7 +27,7 @@ from portraittalker.motion.model import MotionModel, MotionModelConfig, VertexSu
 CHECKPOINT_FORMAT = "portraittalker.motion-model/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PortraitTalkerError, ValueError):
     """A file is not a readable motion-model checkpoint."""
 
 

@@ -31,13 +31,14 @@ import soundfile as sf
 from pydantic import BaseModel, Field
 
 from portraittalker.data.tables import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.features import SAMPLE_RATE, SAMPLES_PER_FRAME, resample_to_model_rate
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
 
 
-class MotionDatasetError(ValueError):
+class MotionDatasetError(PortraitTalkerError, ValueError):
     """A dataset directory is missing files, has the wrong head model or inconsistent tables."""
 
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
 from portraittalker.audio import n_video_frames as audio_frames
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.motion.schema import FPS
 from portraittalker.motion.whisper import WhisperEncoderConfig
 
@@ -39,7 +40,7 @@ WEIGHTS_HINT = (
 )
 
 
-class SpeechEncoderMissingError(FileNotFoundError):
+class SpeechEncoderMissingError(PortraitTalkerError, FileNotFoundError):
     """The local pretrained speech-encoder directory is absent or incomplete."""
 
 

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.motion.features import (
     SAMPLE_RATE,
@@ -306,7 +307,7 @@ class LearnedLipSync:
         return self.model.animate(audio, self.head, seed, style=self.style)
 
 
-class AudioInputError(ValueError):
+class AudioInputError(PortraitTalkerError, ValueError):
     """Audio handed to the motion model is not a usable speech waveform."""
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.io_utils import atomic_path
 
@@ -34,7 +35,7 @@ POSE_COLUMNS = JAW_COLUMNS + HEAD_ROT_COLUMNS + HEAD_TRANS_COLUMNS + EYE_BLINK_C
 METADATA_KEY = b"portraittalker.motion"
 
 
-class MotionSchemaError(ValueError):
+class MotionSchemaError(PortraitTalkerError, ValueError):
     """A motion table does not match the schema or the head model it is applied to."""
 
 

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
 from portraittalker.data.tables import CLIPS_FILE
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head import HeadModel, load_head_model
 from portraittalker.io_utils import write_text_atomic
 from portraittalker.motion.checkpoint import head_identity, read_checkpoint, save_checkpoint
@@ -54,11 +55,11 @@ M_TO_MM = 1000.0
 MOUTH_LANDMARKS = (62, 66)  # 68-point inner-lip centre, upper and lower (as eval.motion_metrics measures it)
 
 
-class TrainingResumeError(RuntimeError):
+class TrainingResumeError(PortraitTalkerError, RuntimeError):
     """``out_dir`` holds a checkpoint from a run with a different configuration."""
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(PortraitTalkerError, RuntimeError):
     """The loss became NaN/inf; the last good checkpoint in ``out_dir`` is kept."""
 
 

@@ -28,6 +28,8 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
+from portraittalker.errors import PortraitTalkerError
+
 SAMPLE_RATE = 16_000
 FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
@@ -45,7 +47,7 @@ WHISPER_HINT = (
 )
 
 
-class SpeechEncoderError(RuntimeError):
+class SpeechEncoderError(PortraitTalkerError, RuntimeError):
     """The Whisper encoder is missing, corrupt, or not the one a checkpoint was trained with."""
 
 

@@ -27,12 +27,13 @@ from pytorch3d.renderer.mesh.rasterizer import Fragments
 from pytorch3d.structures import Meshes
 from torch import Tensor, nn
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.render.mesh import build_split_mesh, build_texture_atlas
 from portraittalker.render.scene import Background, Camera, Lighting
 
 
-class DiffRenderError(ValueError):
+class DiffRenderError(PortraitTalkerError, ValueError):
     """The differentiable renderer was given unusable input."""
 
 

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import numpy as np
 from pydantic import BaseModel, Field
 
+from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.render.mesh import (
     SplitMesh,
@@ -34,7 +35,7 @@ MAX_LIGHTS = 4
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 
 
-class RenderError(RuntimeError):
+class RenderError(PortraitTalkerError, RuntimeError):
     """Rendering failed or was given unusable input."""
 
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
+from portraittalker.errors import PortraitTalkerError
+
 SKIN_TONES = ("pale", "fair", "light", "medium", "olive", "tan", "brown", "dark", "deep")
 AGES = ("child", "teen", "young", "adult", "middle-aged", "old", "elderly")
 GENDERS = ("feminine", "masculine")
@@ -70,7 +72,7 @@ class ParsedPrompt:
         return self.word_count > 0 and not self.unknown_words
 
 
-class PromptError(ValueError):
+class PromptError(PortraitTalkerError, ValueError):
     """The prompt is empty or not usable."""
 
 
