@@ -5,26 +5,23 @@ Batch, scheduled and DVC runs go through the Prefect flows instead (``python -m 
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import sys
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from portraittalker.appearance.cli import register as register_avatar_command
+from portraittalker.cli_errors import UserErrorsGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# Errors become one `error:` line in one place: the group wraps every sub-command (cli_errors.py).
+app = typer.Typer(cls=UserErrorsGroup, add_completion=False, no_args_is_help=True, help=__doc__)
 assets_app = typer.Typer(no_args_is_help=True, help="Head-model and weight files: what is present, how to get them.")
 app.add_typer(assets_app, name="assets")
 register_avatar_command(app)  # `portraittalker avatar` (portraittalker/appearance/cli.py)
@@ -38,71 +35,6 @@ def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-def _fail(error: Exception) -> typer.Exit:
-    console.print("[red]error:[/red]", escape(_error_message(error)), soft_wrap=True)  # paths stay greppable
-    return typer.Exit(code=2)
-
-
-def _error_message(error: BaseException) -> str:
-    """One line for the user: a params.yaml schema error lists ``key: problem (got value)``, not pydantic's page."""
-    from pydantic import ValidationError
-
-    cause = error.__cause__
-    if isinstance(cause, ValidationError):
-        source = str(error).removesuffix(str(cause)).rstrip(": ")
-        problems = "; ".join(f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']} (got {item['input']!r})"
-                             for item in cause.errors())
-        return f"{source}: {problems}"
-    return " ".join(str(error).split("\n")) if str(error) else type(error).__name__
-
-
-F = TypeVar("F", bound=Callable)
-
-
-def _user_errors(command: F) -> F:
-    """Every command's one place for failures: a project error or OSError becomes one ``error:`` line (exit 2),
-    SIGTERM/Ctrl-C end the command through its cleanup (exit 143/130), a library warning prints as one
-    ``warning:`` line. Anything else is a bug and keeps its traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        from portraittalker.io_utils import Terminated, terminate_on_sigterm
-
-        try:
-            with terminate_on_sigterm(), _clean_warnings():
-                return command(*args, **kwargs)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except (ValueError, FileNotFoundError, RuntimeError, OSError) as error:
-            raise _fail(error) from error
-        except Terminated as signal_error:
-            console.print(f"[red]error:[/red] {signal_error}; stopped, temporary files removed")
-            raise typer.Exit(code=128 + signal_error.signum) from None
-        except KeyboardInterrupt:
-            console.print("[red]error:[/red] interrupted; stopped, temporary files removed")
-            raise typer.Exit(code=130) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-@contextlib.contextmanager
-def _clean_warnings() -> Iterator[None]:
-    """Warnings from this package print as ``warning: <message>`` (no category, file or source line)."""
-    original = warnings.showwarning
-
-    def show(message, category, filename, lineno, file=None, line=None):
-        if category.__module__.startswith("portraittalker"):
-            console.print("[yellow]warning:[/yellow]", escape(str(message)), soft_wrap=True)
-        else:
-            original(message, category, filename, lineno, file, line)
-
-    warnings.showwarning = show
-    try:
-        yield
-    finally:
-        warnings.showwarning = original
-
-
 def _check_options(**checks: tuple[Callable, object]) -> None:
     """Run ``check(value, "--option")`` for each option given (None = not given)."""
     for option, (check, value) in checks.items():
@@ -111,7 +43,6 @@ def _check_options(**checks: tuple[Callable, object]) -> None:
 
 
 @app.command()
-@_user_errors
 def generate(
     audio: Annotated[Path, typer.Option(help="Speech: any audio file or a video with an audio track")],
     out: Annotated[Path, typer.Option(help="Output MP4 path")],
@@ -174,7 +105,6 @@ def generate(
 
 
 @app.command()
-@_user_errors
 def animate(
     audio: Annotated[Path, typer.Option(help="Speech: any audio file or a video with an audio track")],
     out: Annotated[Path, typer.Option(help="Output motion table (.parquet)")],
@@ -222,7 +152,6 @@ def _is_motion_table(path: Path) -> bool:
 
 
 @app.command()
-@_user_errors
 def prepare(
     input_path: Annotated[list[Path], typer.Option("--input", help="Input folder (repeatable)")],
     out: Annotated[Path, typer.Option(help="Dataset directory to write (clips.parquet, frames.parquet, ...)")],
@@ -258,7 +187,6 @@ def prepare(
 
 
 @app.command("synth-corpus")
-@_user_errors
 def synth_corpus(
     out: Annotated[Path, typer.Option(help="Corpus directory")],
     languages: Annotated[str, typer.Option(help="Comma-separated espeak-ng languages")] = "en,ko,cmn,ja",
@@ -286,7 +214,6 @@ META_DEFAULT = Path("../shared/data/hdtf_meta")
 
 
 @hdtf_app.command("download")
-@_user_errors
 def hdtf_download(
     out: Annotated[Path, typer.Option(help="Folder for the source videos")],
     meta: Annotated[Path, typer.Option(help="HDTF metadata folder (HDTF_dataset/)")] = META_DEFAULT,
@@ -296,15 +223,11 @@ def hdtf_download(
     """Fetch HDTF source videos with audio at the listed resolution (needs `pip install portraittalker[download]`)."""
     from portraittalker.data.hdtf import download_hdtf
 
-    try:
-        table = download_hdtf(meta, out, subsets.split(","), rate_limit=rate_limit)
-    except (ValueError, FileNotFoundError, RuntimeError, ImportError) as error:
-        raise _fail(error) from error
+    table = download_hdtf(meta, out, subsets.split(","), rate_limit=rate_limit)
     console.print(table["status"].value_counts().to_dict())
 
 
 @hdtf_app.command("cut")
-@_user_errors
 def hdtf_cut(
     sources: Annotated[Path, typer.Option(help="Folder of downloaded source videos")],
     out: Annotated[Path, typer.Option(help="Folder for the cut 512² 25 fps clips")],
@@ -319,7 +242,6 @@ def hdtf_cut(
 
 
 @app.command()
-@_user_errors
 def evaluate(
     generated: Annotated[Path, typer.Option(help="A video, a folder of videos, or a generate results table")],
     out: Annotated[Path, typer.Option(help="Report folder (metrics.json, per_video.parquet, report.html)")],
@@ -381,17 +303,13 @@ def assets_pull(
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the content sha256 check")] = False,
 ) -> None:
     """Download (or take from --from) and convert an openly licensed asset."""
-    from portraittalker.assets import AssetMissingError
-    from portraittalker.assets_ict import ICT_FACEKIT_CONTENT_SHA256, ICT_FACEKIT_URL, IctFaceKitError, pull_ict_facekit
+    from portraittalker.assets_ict import ICT_FACEKIT_CONTENT_SHA256, ICT_FACEKIT_URL, pull_ict_facekit
 
     if name != "ict-facekit":
-        raise _fail(ValueError(f"unknown asset {name!r}: only 'ict-facekit' can be pulled; "
-                               "see `portraittalker assets check` for the others"))
-    try:
-        path = pull_ict_facekit(dest, source_path=from_path, source_url=url or ICT_FACEKIT_URL,
-                                expected_sha256=None if no_verify else ICT_FACEKIT_CONTENT_SHA256)
-    except (IctFaceKitError, AssetMissingError, OSError) as error:
-        raise _fail(error) from error
+        raise ValueError(f"unknown asset {name!r}: only 'ict-facekit' can be pulled; "
+                         "see `portraittalker assets check` for the others")
+    path = pull_ict_facekit(dest, source_path=from_path, source_url=url or ICT_FACEKIT_URL,
+                            expected_sha256=None if no_verify else ICT_FACEKIT_CONTENT_SHA256)
     print(path)
 
 

@@ -13,6 +13,8 @@ from typing import Annotated
 
 import typer
 
+from portraittalker.cli_errors import UserErrorsCommand
+
 
 def avatar(
     out: Annotated[Path, typer.Option(help="Avatar folder to write (avatar.json, albedo.png, loss_curve.png, "
@@ -32,38 +34,30 @@ def avatar(
     """Make an avatar from a text prompt (--prompt, --sd-model) or from a photo (--photo)."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(message)s")
     if (prompt is None) == (photo is None):
-        raise _fail("give exactly one of --prompt TEXT or --photo IMAGE")
+        raise ValueError("give exactly one of --prompt TEXT or --photo IMAGE")
     from portraittalker.appearance.api import avatar_from_photo, avatar_from_prompt
-    from portraittalker.appearance.diffusion import StableDiffusionWeightsError
-    from portraittalker.appearance.errors import GuidanceError
     from portraittalker.appearance.optimiser import work_dir_for
-    from portraittalker.avatar.asset import AvatarFormatError
-    from portraittalker.config import ConfigError, load_params
-    from portraittalker.fitting import FittingError
+    from portraittalker.config import load_params
     from portraittalker.head import load_head_model
 
-    try:
-        params = load_params(params_path)
-        config = params.appearance.model_copy(deep=True)
-        if seed is not None:
-            config.seed = seed
-        if steps is not None:
-            config.optim.steps = steps
-            config.photo.steps = steps
-        if size is not None:
-            config.render.image_size = size
-        if device is not None:
-            config.optim.device = device
-        if restart:
-            shutil.rmtree(work_dir_for(out), ignore_errors=True)
-        head = load_head_model(params.head.model, params.head.path)
-        if prompt is not None:
-            result = avatar_from_prompt(head, prompt, out, config, sd_model=sd_model)
-        else:
-            result = avatar_from_photo(head, photo, out, config, fitting=getattr(params.prepare, "fitting", None))
-    except (GuidanceError, StableDiffusionWeightsError, AvatarFormatError, ConfigError, FittingError,
-            FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from error
+    params = load_params(params_path)
+    config = params.appearance.model_copy(deep=True)
+    if seed is not None:
+        config.seed = seed
+    if steps is not None:
+        config.optim.steps = steps
+        config.photo.steps = steps
+    if size is not None:
+        config.render.image_size = size
+    if device is not None:
+        config.optim.device = device
+    if restart:
+        shutil.rmtree(work_dir_for(out), ignore_errors=True)
+    head = load_head_model(params.head.model, params.head.path)
+    if prompt is not None:
+        result = avatar_from_prompt(head, prompt, out, config, sd_model=sd_model)
+    else:
+        result = avatar_from_photo(head, photo, out, config, fitting=getattr(params.prepare, "fitting", None))
     for path in (result.avatar_dir, *result.files.values()):
         print(path)
 
@@ -77,42 +71,37 @@ def export(
     params_path: Annotated[Path | None, typer.Option("--params", help="params.yaml to use")] = None,
 ) -> None:
     """Export an avatar (+ motion) as a GLB, or a motion as an ARKit / Live Link Face CSV."""
-    from portraittalker.appearance.export import ExportError, export_arkit_csv, export_glb
-    from portraittalker.avatar.asset import Avatar, AvatarFormatError
-    from portraittalker.config import ConfigError, load_params
+    from portraittalker.appearance.export import export_arkit_csv, export_glb
+    from portraittalker.avatar.asset import Avatar
+    from portraittalker.config import load_params
     from portraittalker.head import load_head_model
-    from portraittalker.motion.schema import MotionSchemaError, MotionTable
+    from portraittalker.motion.schema import MotionTable
 
     if format_ not in ("glb", "arkit-csv"):
-        raise _fail(f"--format must be glb or arkit-csv, got {format_!r}")
+        raise ValueError(f"--format must be glb or arkit-csv, got {format_!r}")
     if format_ == "arkit-csv" and motion is None:
-        raise _fail("--format arkit-csv needs --motion motion.parquet")
-    try:
-        params = load_params(params_path)
-        head = load_head_model(params.head.model, params.head.path)
-        table = MotionTable.load(motion) if motion is not None else None
-        if format_ == "glb":
-            path = export_glb(Avatar.load(avatar_dir, expected_head=head), head, out, table)
-        else:
-            path = export_arkit_csv(table, head, out)
-    except (ExportError, AvatarFormatError, ConfigError, MotionSchemaError, FileNotFoundError, ValueError) as error:
-        raise _fail(str(error)) from error
+        raise ValueError("--format arkit-csv needs --motion motion.parquet")
+    params = load_params(params_path)
+    head = load_head_model(params.head.model, params.head.path)
+    table = MotionTable.load(motion) if motion is not None else None
+    if format_ == "glb":
+        path = export_glb(Avatar.load(avatar_dir, expected_head=head), head, out, table)
+    else:
+        path = export_arkit_csv(table, head, out)
     print(path)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=2)
 
 
 def register(app: typer.Typer) -> None:
     """Add the ``avatar`` and ``export`` commands to ``app`` (the main ``portraittalker`` CLI)."""
-    app.command("avatar")(avatar)
-    app.command("export")(export)
+    # UserErrorsCommand: one `error:` line for a user error, also on an app without UserErrorsGroup (the tests')
+    app.command("avatar", cls=UserErrorsCommand)(avatar)
+    app.command("export", cls=UserErrorsCommand)(export)
 
 
 def main() -> None:
-    typer.run(avatar)
+    standalone = typer.Typer(add_completion=False)  # typer.run(avatar), with the CLI's error reporting
+    standalone.command(cls=UserErrorsCommand)(avatar)
+    standalone()
 
 
 if __name__ == "__main__":
