@@ -13,10 +13,8 @@ and less than one frame longer.
 from __future__ import annotations
 
 import errno
-import json
 import math
 import os
-import shutil
 import subprocess
 import warnings
 from dataclasses import dataclass
@@ -28,13 +26,18 @@ import soundfile
 from pydantic import BaseModel, Field
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
+from portraittalker.media.probe import probe_json, run_ffprobe
+
+# Re-exported (the tool helpers moved to media/): speech.py and the tests import them from here.
+from portraittalker.media.tools import STDERR_TAIL_CHARS as STDERR_TAIL_CHARS
+from portraittalker.media.tools import MissingToolError as MissingToolError
+from portraittalker.media.tools import require_tool, stderr_tail
 
 DEFAULT_SAMPLE_RATE = 16000
 DEFAULT_MAX_DURATION_S = 600.0
 # Peak below this (about -80 dBFS) counts as digital silence: nothing for a mouth to follow.
 SILENCE_PEAK = 1e-4
-STDERR_TAIL_CHARS = 2000
 CODEC_PADDING_TOLERANCE_S = 0.1
 
 
@@ -69,10 +72,6 @@ class EmptyAudioError(AudioError):
 
 class AudioTooLongError(AudioError):
     """The audio is longer than ``audio.max_duration_s``."""
-
-
-class MissingToolError(RuntimeError):
-    """A required command-line tool (ffmpeg, ffprobe, espeak-ng) is not installed."""
 
 
 class SilentAudioWarning(UserWarning):
@@ -125,38 +124,12 @@ def n_video_frames(n_samples: int, sample_rate: int, fps: float = 25) -> int:
     return math.ceil(frames)
 
 
-def require_tool(name: str, debian_package: str) -> str:
-    """Absolute path of command-line tool ``name`` or :class:`MissingToolError` naming the package."""
-    found = shutil.which(name)
-    if found is None:
-        raise MissingToolError(
-            f"'{name}' was not found on PATH; install it (Debian/Ubuntu: `apt-get install {debian_package}`)"
-        )
-    return found
-
-
-def stderr_tail(stderr: bytes | str, limit: int = STDERR_TAIL_CHARS) -> str:
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    text = text.strip()
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def run_ffprobe(path: Path) -> subprocess.CompletedProcess[bytes]:
-    """ffprobe's JSON listing of streams and format; the caller decides what a failure means."""
-    ffprobe = require_tool("ffprobe", "ffmpeg")
-    return subprocess.run(
-        [ffprobe, "-v", "error", "-show_streams", "-show_format", "-of", "json", str(path)],
-        capture_output=True,
-        check=False,
-    )
-
-
 def probe_streams(path: Path) -> list[dict]:
     """ffprobe's stream list for ``path``; :class:`AudioDecodeError` if it is not a media file."""
     result = run_ffprobe(path)
     if result.returncode != 0:
         raise AudioDecodeError(f"{path}: not a media file ffmpeg can read ({stderr_tail(result.stderr)})")
-    return json.loads(result.stdout or b"{}").get("streams", [])
+    return probe_json(result).get("streams", [])
 
 
 def load_audio(
@@ -194,7 +167,7 @@ def load_audio(
     if max_duration_s is not None and probed_duration is not None and probed_duration > max_duration_s + 1e-3:
         raise _too_long(path, probed_duration, max_duration_s)
 
-    ffmpeg = require_tool("ffmpeg", "ffmpeg")
+    ffmpeg = require_tool("ffmpeg")
     command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:a:0", "-vn", "-sn", "-dn"]
     if max_duration_s is not None:
         # Bound memory when the container does not state a duration: decode just past the limit.

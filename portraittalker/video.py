@@ -27,16 +27,11 @@ from typing import IO
 
 import numpy as np
 
-from portraittalker.audio import (
-    DEFAULT_SAMPLE_RATE,
-    Audio,
-    require_tool,
-    run_ffprobe,
-    stderr_tail,
-    write_wav,
-)
+from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, write_wav
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import apply_default_mode, reserve_temp
+from portraittalker.media.files import apply_default_mode, reserve_temp
+from portraittalker.media.probe import run_ffprobe
+from portraittalker.media.tools import require_tool, stderr_tail
 
 DEFAULT_FPS = 25
 AUDIO_BITRATE = "128k"
@@ -133,7 +128,7 @@ class VideoWriter:
     def open(self) -> None:
         if self._process is not None:
             raise VideoError(f"VideoWriter({self.path}) is already open")
-        ffmpeg = require_tool("ffmpeg", "ffmpeg")
+        ffmpeg = require_tool("ffmpeg")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp_video = reserve_temp(self.path.parent, self.path.stem, ".mp4")
         try:
@@ -310,7 +305,7 @@ def read_frames(path: str | Path, size: int | None = None) -> Iterator[np.ndarra
     width, height = (size, size) if size is not None else (info.width, info.height)
     if width <= 0 or height <= 0:
         raise ValueError(f"read_frames({path}): invalid output size {width}x{height}")
-    ffmpeg = require_tool("ffmpeg", "ffmpeg")
+    ffmpeg = require_tool("ffmpeg")
     command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-an", "-sn"]
     if size is not None:
         command += ["-vf", f"scale={width}:{height}:flags=area"]

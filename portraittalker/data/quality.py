@@ -7,9 +7,7 @@ rejections by kind (:data:`REJECTION_CODES`).
 
 from __future__ import annotations
 
-import json
 import math
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,9 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.media.probe import probe_json, run_ffprobe
+from portraittalker.media.tools import MissingToolError as MissingToolError  # re-exported for prepare
+from portraittalker.media.tools import require_tool as require_tool  # re-exported for normalise
 from portraittalker.sync import SyncOffsetConfig, SyncOffsetResult
 from portraittalker.tracking import FaceTrack
 
@@ -97,17 +98,6 @@ def reject(code: str, detail: str, status: str = "rejected") -> Rejection:
     return Rejection(status, f"{code}: {detail}")
 
 
-class MissingToolError(RuntimeError):
-    """ffmpeg/ffprobe is not installed."""
-
-
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise MissingToolError(f"{name} not found on PATH; install it (Debian/Ubuntu: apt-get install ffmpeg)")
-    return path
-
-
 @dataclass(frozen=True)
 class MediaInfo:
     """What ffprobe says about a media file."""
@@ -164,17 +154,15 @@ def probe_media(path: str | Path) -> MediaInfo | Rejection:
     size = path.stat().st_size
     if size == 0:
         return reject("zero_byte", f"{path.name} is empty (0 bytes)", "failed")
-    command = [require_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_streams", "-show_format",
-               str(path)]
     try:
-        done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_S, check=False)
+        done = run_ffprobe(path, timeout_s=PROBE_TIMEOUT_S)
     except subprocess.TimeoutExpired:
         return reject("corrupt", f"ffprobe timed out on {path.name}", "failed")
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
         return reject("corrupt", f"{path.name} is not readable media ({message[-1] if message else 'ffprobe failed'})",
                       "failed")
-    data = json.loads(done.stdout or b"{}")
+    data = probe_json(done)
     streams = data.get("streams", [])
     fmt = data.get("format", {})
     video = next((s for s in streams if s.get("codec_type") == "video"
