@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -144,6 +147,160 @@ def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarra
                 yield head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
 
 
+class GenerationSession:
+    """The heavy, job-independent parts of :func:`generate_video`, built once and reused for many jobs.
+
+    Head model, avatar designer (its texel/paint caches hang off the head), motion generator (checkpoint and
+    Whisper speech encoder) and the GL renderer are created on first use, so a bad first audio file is still
+    reported before any model loads. Use as a context manager: the renderer's GL context is released on exit,
+    also when a job fails. GL contexts belong to the thread that made them, so one session serves one thread
+    (:func:`cached_session` keeps one per thread).
+    """
+
+    def __init__(self, params: Params, *, checkpoint: str | None = None) -> None:
+        self.params = params
+        self.checkpoint = checkpoint
+        self._head: HeadModel | None = None
+        self._designer: AttributeDesigner | None = None
+        self._motion = None
+        self._renderer: GLRenderer | None = None
+
+    @property
+    def head(self) -> HeadModel:
+        if self._head is None:
+            self._head = head_from_config(self.params.head)
+        return self._head
+
+    @property
+    def designer(self) -> AttributeDesigner:
+        if self._designer is None:
+            self._designer = AttributeDesigner(self.head, self.params.designer)
+        return self._designer
+
+    @property
+    def motion_generator(self):
+        if self._motion is None:
+            self._motion = make_motion_generator(self.params, self.head, self.checkpoint)
+        return self._motion
+
+    @property
+    def renderer(self) -> GLRenderer:
+        if self._renderer is None:
+            self._renderer = GLRenderer(self.head, self.params.render.image_size, self.params.render.gl)
+        return self._renderer
+
+    def release(self) -> None:
+        """Free the GL context; the models stay (a later job builds a new renderer)."""
+        if self._renderer is not None:
+            self._renderer.release()
+            self._renderer = None
+
+    def __enter__(self) -> GenerationSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def generate(
+        self,
+        prompt: str,
+        audio_path: str | Path,
+        out_path: str | Path,
+        *,
+        seed: int | None = None,
+        yaw_deg: float | None = None,
+        pitch_deg: float | None = None,
+        on_frame: Callable[[int, int], None] | None = None,
+        force: bool = False,
+        avatar: Avatar | None = None,
+    ) -> GenerateResult:
+        """One video; the arguments and result are :func:`generate_video`'s (stages already built time ~0).
+
+        A failed job releases the renderer (a half-drawn GL state is not reused; the next job builds a new one).
+        """
+        try:
+            return self._generate(prompt, audio_path, out_path, seed=seed, yaw_deg=yaw_deg, pitch_deg=pitch_deg,
+                                  on_frame=on_frame, force=force, avatar=avatar)
+        except BaseException:
+            self.release()
+            raise
+
+    def _generate(self, prompt: str, audio_path: str | Path, out_path: str | Path, *, seed: int | None,
+                  yaw_deg: float | None, pitch_deg: float | None, on_frame: Callable[[int, int], None] | None,
+                  force: bool, avatar: Avatar | None) -> GenerateResult:
+        params = self.params
+        seed = params.seed if seed is None else seed
+        check_generate_settings(params, seed, yaw_deg, pitch_deg)
+        check_video_output(out_path, [audio_path, self.checkpoint, params.motion.checkpoint], force=force)
+        timer = StageTimer()
+        with timer.stage("load_audio"):  # first: a bad audio file is reported before any other work
+            audio = load_audio(audio_path, sample_rate=params.audio.sample_rate,
+                               max_duration_s=params.audio.max_duration_s)
+        with timer.stage("load_head"):
+            head = self.head
+        with timer.stage("design_avatar"):
+            if avatar is None:
+                avatar = self.designer.design(prompt, seed=seed)
+            else:
+                avatar.validate(head)
+        with timer.stage("animate"):
+            motion = self.motion_generator.animate(audio, seed=seed)
+        camera = make_camera(params, yaw_deg, pitch_deg)
+        size = params.render.image_size
+        with timer.stage("renderer_setup"):
+            renderer = self.renderer
+            renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
+        rng = np.random.default_rng(seed)
+        total = len(motion)
+        with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
+                         preset=params.video.preset) as writer:
+            chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
+            done = 0
+            while done < total:
+                with timer.stage("deform"):
+                    chunk = next(chunks)
+                frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
+                for _ in range(len(chunk)):
+                    with timer.stage("render"):
+                        frame = next(frames)
+                        if avatar.film_grain > 0:
+                            frame = apply_film_grain(frame, avatar.film_grain, rng)
+                    with timer.stage("encode"):
+                        writer.write(frame)
+                    done += 1
+                    if on_frame is not None:
+                        on_frame(done, total)
+            finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
+        timer.seconds["encode_finish"] = time.perf_counter() - finish_start
+        log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)
+        return GenerateResult(Path(out_path), total, audio.duration_s, dict(timer.seconds), avatar, motion)
+
+
+_SESSIONS = threading.local()  # per thread: GL contexts are thread-bound; Dask workers are processes of threads
+
+
+def session_key(params: Params, checkpoint: str | None = None) -> str:
+    """Hash of the params a session's built parts depend on (head, motion, designer, renderer settings)."""
+    relevant = params.model_dump(mode="json", include={"head", "motion", "designer", "render"})
+    payload = json.dumps({"params": relevant, "checkpoint": checkpoint}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def cached_session(params: Params, checkpoint: str | None = None) -> GenerationSession:
+    """This thread's session for these settings, built on first use, so a batch worker loads the head model,
+    checkpoint and speech encoder once rather than per job. Other settings replace it (only one is kept: each
+    holds a GL context and models). The renderer is released when the thread's session is replaced or dropped."""
+    key = session_key(params, checkpoint)
+    current: tuple[str, GenerationSession] | None = getattr(_SESSIONS, "current", None)
+    if current is not None and current[0] == key:
+        return current[1]
+    if current is not None:
+        current[1].release()
+    session = GenerationSession(params, checkpoint=checkpoint)
+    _SESSIONS.current = (key, session)
+    return session
+
+
 def generate_video(
     prompt: str,
     audio_path: str | Path,
@@ -163,51 +320,8 @@ def generate_video(
     ``avatar``: a ready avatar (``portraittalker avatar``: photo fit or SDS) instead of designing one from ``prompt``.
 
     Before any work: the settings are checked and ``out_path`` must pass :func:`check_video_output` (``force``
-    replaces an existing file that is not an earlier portraittalker video).
+    replaces an existing file that is not an earlier portraittalker video). Many videos: :class:`GenerationSession`.
     """
-    seed = params.seed if seed is None else seed
-    check_generate_settings(params, seed, yaw_deg, pitch_deg)
-    check_video_output(out_path, [audio_path, checkpoint, params.motion.checkpoint], force=force)
-    timer = StageTimer()
-    with timer.stage("load_audio"):  # first: a bad audio file is reported before any other work
-        audio = load_audio(audio_path, sample_rate=params.audio.sample_rate,
-                           max_duration_s=params.audio.max_duration_s)
-    with timer.stage("load_head"):
-        head = head_from_config(params.head)
-    with timer.stage("design_avatar"):
-        if avatar is None:
-            avatar = AttributeDesigner(head, params.designer).design(prompt, seed=seed)
-        else:
-            avatar.validate(head)
-    with timer.stage("animate"):
-        motion = animate(audio, params, head, seed, checkpoint)
-    camera = make_camera(params, yaw_deg, pitch_deg)
-    size = params.render.image_size
-    with timer.stage("renderer_setup"):
-        renderer = GLRenderer(head, size, params.render.gl)
-        renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
-    rng = np.random.default_rng(seed)
-    total = len(motion)
-    with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
-                     preset=params.video.preset) as writer:
-        chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
-        done = 0
-        while done < total:
-            with timer.stage("deform"):
-                chunk = next(chunks)
-            frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
-            for _ in range(len(chunk)):
-                with timer.stage("render"):
-                    frame = next(frames)
-                    if avatar.film_grain > 0:
-                        frame = apply_film_grain(frame, avatar.film_grain, rng)
-                with timer.stage("encode"):
-                    writer.write(frame)
-                done += 1
-                if on_frame is not None:
-                    on_frame(done, total)
-        finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
-    timer.seconds["encode_finish"] = time.perf_counter() - finish_start
-    renderer.release()
-    log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)
-    return GenerateResult(Path(out_path), total, audio.duration_s, dict(timer.seconds), avatar, motion)
+    with GenerationSession(params, checkpoint=checkpoint) as session:
+        return session.generate(prompt, audio_path, out_path, seed=seed, yaw_deg=yaw_deg, pitch_deg=pitch_deg,
+                                on_frame=on_frame, force=force, avatar=avatar)

@@ -13,7 +13,7 @@ from eval.views import view_name
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
 from portraittalker.io_utils import file_sha256, write_text_atomic
-from portraittalker.pipeline import check_video_output, generate_video, motion_checkpoint_path
+from portraittalker.pipeline import cached_session, check_video_output, motion_checkpoint_path
 
 
 def generation_settings(params: Params) -> dict:
@@ -47,8 +47,11 @@ def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
     check_video_output(video_path, [job.audio], force=sidecar_path(video_path).is_file(), option="output",
                        remedy="move it away or use another --out-dir")
     start = time.perf_counter()
-    result = generate_video(job.prompt, job.audio, video_path, params, seed=job.seed,
-                            yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg, force=True)
+    # One session per worker thread (threads runner) or per Dask worker process thread: the head model,
+    # motion checkpoint, Whisper encoder and GL renderer load once per worker, not once per job.
+    session = cached_session(params)
+    result = session.generate(job.prompt, job.audio, video_path, seed=job.seed,
+                              yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg, force=True)
     row.update(status="ok", reason="", n_frames=result.n_frames, duration_s=result.duration_s,
                wall_s=time.perf_counter() - start,
                **{f"time_{name}_s": seconds for name, seconds in result.timings.items()})
