@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import yaml
 
@@ -52,3 +54,16 @@ def test_prepare_stage_config_ignores_the_input_list():
     other = params.prepare.model_copy(update={"inputs": [], "out_dir": "elsewhere"})
     assert isinstance(params.prepare.stage_config(), PrepareConfig)
     assert params.prepare.stage_config().output_hash() == other.stage_config().output_hash()
+
+
+def test_avatars_stage_manifest_points_at_the_photos_stage_output(tmp_path):
+    """The `avatars` DVC stage's manifest resolves its photos into the `demo_photos` stage's output folder."""
+    from flows.avatars import read_avatar_manifest
+
+    dvc = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text())["stages"]
+    photos_out = dvc["demo_photos"]["outs"][0]
+    assert photos_out in dvc["avatars"]["deps"]
+    jobs = read_avatar_manifest(REPO_ROOT / "examples" / "avatars_manifest.csv", default_seed=0)
+    assert jobs and all(job["photo"] for job in jobs)
+    for job in jobs:
+        assert Path(job["photo"]).parent == (REPO_ROOT / photos_out).resolve()

@@ -27,8 +27,9 @@ import numpy as np
 import soundfile as sf
 from pydantic import BaseModel, Field
 
-from portraittalker.data.quality import ClipRejected, MediaInfo, reject, require_tool
-from portraittalker.io_utils import atomic_path
+from portraittalker.data.quality import ClipRejected, MediaInfo, reject
+from portraittalker.media.files import atomic_path
+from portraittalker.media.tools import require_tool
 
 COPYABLE_VIDEO_CODECS = ("h264", "mpeg4", "hevc")
 ALIGNED_TOLERANCE_S = 1e-3

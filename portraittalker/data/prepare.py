@@ -59,7 +59,6 @@ from portraittalker.data.preview import (
 from portraittalker.data.quality import (
     AVOffsetConfig,
     ClipRejected,
-    MissingToolError,
     QualityConfig,
     Rejection,
     SceneCutDetector,
@@ -91,6 +90,7 @@ from portraittalker.data.tables import (
 )
 from portraittalker.fitting import FittingConfig, FittingError, LandmarkModel, fit_landmarks
 from portraittalker.head import HeadModel, load_head_model
+from portraittalker.media.tools import MissingToolError
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
 from portraittalker.sync import SAMPLE_RATE as SYNC_SAMPLE_RATE
 from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset

@@ -18,8 +18,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.probe import probe_json, run_ffprobe
-from portraittalker.media.tools import MissingToolError as MissingToolError  # re-exported for prepare
-from portraittalker.media.tools import require_tool as require_tool  # re-exported for normalise
+
+# Re-exported: both lived here before media/ (callers outside the package may still import them from here).
+from portraittalker.media.tools import MissingToolError as MissingToolError
+from portraittalker.media.tools import require_tool as require_tool
 from portraittalker.sync import SyncOffsetConfig, SyncOffsetResult
 from portraittalker.tracking import FaceTrack
 
