@@ -1,13 +1,20 @@
 """Wall time per stage of `generate` for one speech clip, and the real-time factor.
 
     python bench/generate.py [--audio PATH] [--sizes 256 512] [--repeats 2]
+    python bench/generate.py --cli [--seconds 8] [--sizes 512]   # the whole `portraittalker generate` process
 
-Start-up (imports, first head-model load) is reported separately: it is paid once per process.
+Start-up (imports, first head-model load) is reported separately: it is paid once per process. ``--cli`` runs
+the installed command as a subprocess (what a user waits for): interpreter + CLI import, the library imports
+done inside the command, each pipeline stage, and wall / audio duration (issue 11: at most 1.0 at 512²).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -33,7 +40,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     parser.add_argument("--repeats", type=int, default=2, help="runs per size; the fastest is reported")
     parser.add_argument("--motion", default=None, help="baseline or model (default: params.yaml)")
+    parser.add_argument("--cli", action="store_true", help="time the `portraittalker generate` process instead")
+    parser.add_argument("--seconds", type=float, default=8.0, help="--cli: seconds of speech cut from --audio")
     args = parser.parse_args(argv)
+    if args.cli:
+        cli_main(args)
+        return
 
     start = time.perf_counter()
     base = load_params()
@@ -65,6 +77,54 @@ def main(argv: list[str] | None = None) -> None:
     table.add_row("frames", *(str(results[s][1].n_frames) for s in results))
     table.add_row("real-time factor", *(f"{results[s][1].duration_s / results[s][0]:.2f}x" for s in results))
     table.add_row("frames / s", *(f"{results[s][1].n_frames / results[s][0]:.1f}" for s in results))
+    Console().print(table)
+
+
+STAGE_ROW = re.compile(r"^\W*([a-z_][a-z_ .-]*?)\s*│\s*([0-9.]+)\s*│")
+
+
+def run_cli(audio: Path, out: Path, size: int, motion: str | None) -> tuple[float, dict[str, float]]:
+    """Wall seconds of one `portraittalker generate -v` process and the stage table it prints."""
+    command = [str(Path(sys.executable).with_name("portraittalker")), "generate", "--prompt", PROMPT,
+               "--audio", str(audio), "--out", str(out), "--size", str(size), "--force", "-v"]
+    if motion:
+        command += ["--motion", motion]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
+    wall = time.perf_counter() - start
+    if done.returncode:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
+    rows = {m.group(1): float(m.group(2)) for line in done.stderr.splitlines() if (m := STAGE_ROW.match(line))}
+    return wall, rows
+
+
+def cli_main(args: argparse.Namespace) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = Path(tmp) / "speech.wav"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-t", f"{args.seconds:g}", "-i", str(args.audio), str(clip)],
+                       check=True)
+        runs = {size: min((run_cli(clip, Path(tmp) / f"{size}_{r}.mp4", size, args.motion)
+                           for r in range(args.repeats)), key=lambda run: run[0]) for size in args.sizes}
+    table = Table(title=f"`portraittalker generate` process, {args.seconds:g} s of {args.audio.name}")
+    table.add_column("stage")
+    for size in runs:
+        table.add_column(f"{size}² (s)", justify="right")
+    stages = [name for name in next(iter(runs.values()))[1] if name not in {"wall incl. start-up", "real-time factor"}]
+    rows: dict[str, list[float]] = {}
+    for wall, stage_s in runs.values():
+        in_command = stage_s.get("wall incl. start-up", wall)
+        pipeline_s = stage_s.get("pipeline total", 0.0)
+        extra = {"start-up: interpreter + CLI import": wall - in_command,
+                 "start-up: library imports in the command": in_command - pipeline_s}
+        for name, seconds in {**extra, **{n: stage_s.get(n, 0.0) for n in stages}}.items():
+            rows.setdefault(name, []).append(seconds)
+        rows.setdefault("renderer share of wall (render + setup)", []).append(
+            (stage_s.get("render", 0.0) + stage_s.get("renderer_setup", 0.0)) / wall)
+        rows.setdefault("[bold]process wall", []).append(wall)
+        rows.setdefault("[bold]wall / audio duration", []).append(wall / args.seconds)
+    for name, values in rows.items():
+        fmt = "{:.0%}" if "share" in name else "{:.2f}" if "/" in name else "{:.3f}"
+        table.add_row(name, *(fmt.format(v) for v in values))
     Console().print(table)
 
 
