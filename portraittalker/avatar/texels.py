@@ -7,22 +7,33 @@ component of the surface point it covers; texels outside every triangle (gutters
 covered texel *within the same atlas cell*, so bilinear/mipmapped sampling at island borders never
 picks up background colour.
 
-Everything here depends only on the head and the resolution, so it is cached per head.
+Everything here depends only on the head and the resolution, so it is cached per head in memory and, because
+building it takes seconds (the first design of every process paid it), on disk under ``$PORTRAITTALKER_CACHE``
+(default ``~/.cache/portraittalker``) keyed by a hash of the head's geometry, UVs and the resolution.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
 import weakref
+import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
 from portraittalker.head.base import HeadModel
+from portraittalker.io_utils import atomic_path
 from portraittalker.render.mesh import TextureAtlas, build_texture_atlas
 
 _SUBPIXEL_BITS = 4  # cv2 fixed-point precision for triangle corners
+_CACHE_FORMAT = 1  # bump when _build changes what it computes: old cache files are then ignored
+_ARRAYS = ("component", "covered", "position", "normal", "tile_uv", "cell_index")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -53,8 +64,44 @@ def texel_geometry(head: HeadModel, resolution: int) -> TexelGeometry:
         raise ValueError(f"texture resolution must be at least 16, got {resolution}")
     per_head = _CACHE.setdefault(head, {})
     if resolution not in per_head:
-        per_head[resolution] = _build(head, resolution)
+        per_head[resolution] = _load_or_build(head, resolution)
     return per_head[resolution]
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PORTRAITTALKER_CACHE") or "~/.cache/portraittalker").expanduser() / "texels"
+
+
+def _neutral(head: HeadModel) -> np.ndarray:
+    return head.deform(head.neutral_params()).detach().cpu().numpy()[0].astype(np.float64)
+
+
+def _cache_key(head: HeadModel, size: int, neutral: np.ndarray) -> str:
+    """Hash of every input of :func:`_build`: the geometry, UVs, components and drawn faces, and the size."""
+    digest = hashlib.sha256(f"texels-v{_CACHE_FORMAT}-{size}-{head.n_vertices}".encode())
+    for array in (neutral, head.faces, head.render_faces, head.triangle_component, head.uvs, head.face_uvs):
+        values = np.ascontiguousarray(array.cpu().numpy() if hasattr(array, "cpu") else array)
+        digest.update(f"{values.dtype}{values.shape}".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()[:32]
+
+
+def _load_or_build(head: HeadModel, size: int) -> TexelGeometry:
+    neutral = _neutral(head)
+    path = cache_dir() / f"{_cache_key(head, size, neutral)}.npz"
+    try:
+        with np.load(path) as stored:
+            arrays = {name: stored[name] for name in _ARRAYS}
+        return TexelGeometry(size, build_texture_atlas(head), **arrays)
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, unreadable, truncated: rebuild
+        pass
+    geometry = _build(head, size, neutral)
+    try:  # atomic: a concurrent process reads either nothing or a whole file
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, **{name: getattr(geometry, name) for name in _ARRAYS})
+    except OSError as error:  # a read-only home only costs the rebuild next time
+        log.warning("could not store the texel cache %s: %s", path, error)
+    return geometry
 
 
 def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -66,12 +113,12 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
 
 
-def _build(head: HeadModel, size: int) -> TexelGeometry:
+def _build(head: HeadModel, size: int, neutral: np.ndarray | None = None) -> TexelGeometry:
     atlas = build_texture_atlas(head)
     faces = head.faces.cpu().numpy()
     drawn = np.flatnonzero(head.render_faces.cpu().numpy())
     component_of_face = head.triangle_component.cpu().numpy()
-    neutral = head.deform(head.neutral_params()).detach().cpu().numpy()[0].astype(np.float64)
+    neutral = _neutral(head) if neutral is None else neutral
     normals = _vertex_normals(neutral, faces)
     tile_uvs = head.uvs.cpu().numpy().astype(np.float64)[head.face_uvs.cpu().numpy()]  # (F, 3, 2)
     tile_uvs = tile_uvs - np.floor(tile_uvs.mean(axis=1, keepdims=True))

@@ -1,0 +1,46 @@
+"""The texel-geometry disk cache: built once, then loaded (same arrays), keyed by head geometry and size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from portraittalker.avatar import texels
+from portraittalker.config import load_params
+from portraittalker.head import head_from_config
+
+
+@pytest.fixture
+def head():
+    return head_from_config(load_params().head)
+
+
+def test_second_build_loads_the_stored_arrays(head, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    built = texels._load_or_build(head, 64)
+    stored = list((tmp_path / "texels").glob("*.npz"))
+    assert len(stored) == 1 and not list((tmp_path / "texels").glob("*.tmp*"))
+
+    def no_build(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the cached geometry should have been loaded")
+
+    monkeypatch.setattr(texels, "_build", no_build)
+    loaded = texels._load_or_build(head, 64)
+    for name in texels._ARRAYS:
+        assert np.array_equal(getattr(loaded, name), getattr(built, name)), name
+        assert getattr(loaded, name).dtype == getattr(built, name).dtype
+    monkeypatch.undo()
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    texels._load_or_build(head, 32)  # another size: another key
+    assert len(list((tmp_path / "texels").glob("*.npz"))) == 2
+
+
+def test_broken_cache_file_is_rebuilt(head, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    texels._load_or_build(head, 32)
+    (path,) = (tmp_path / "texels").glob("*.npz")
+    path.write_bytes(b"not a zip file")
+    geometry = texels._load_or_build(head, 32)
+    assert geometry.position.shape == (32, 32, 3)
+    with np.load(path) as stored:  # and the rebuilt one was stored again
+        assert np.array_equal(stored["covered"], geometry.covered)
