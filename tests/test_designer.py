@@ -224,6 +224,20 @@ def test_film_grain_is_deterministic_and_mid_tone_weighted() -> None:
         apply_film_grain(frame.astype(np.float32), 0.1, np.random.default_rng(0))
 
 
+def test_film_grain_matches_the_plain_numpy_formula() -> None:
+    """The cv2/in-place implementation gives exactly the values of the straightforward broadcast."""
+    import cv2
+
+    frame = np.random.default_rng(5).integers(0, 256, (48, 40, 3), dtype=np.uint8)
+    noise = cv2.GaussianBlur(np.random.default_rng(3).standard_normal((48, 40)).astype(np.float32), (0, 0), 0.6)
+    noise /= max(float(noise.std()), 1e-6)
+    image = frame.astype(np.float32) / 255.0
+    luma = image @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
+    grain = (0.2 * (0.35 + 0.65 * (4.0 * luma * (1.0 - luma))) * noise)[..., None]
+    expected = (np.clip(image + grain, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(apply_film_grain(frame, 0.2, np.random.default_rng(3)), expected)
+
+
 def test_vignette_darkens_corners_only() -> None:
     frame = np.full((32, 32, 3), 200, np.uint8)
     out = apply_vignette(frame, 0.5)

@@ -34,8 +34,14 @@ def apply_film_grain(frame: np.ndarray, strength: float, rng: np.random.Generato
     image = frame.astype(np.float32) / 255.0
     luma = image @ np.asarray([0.299, 0.587, 0.114], dtype=np.float32)
     midtones = 4.0 * luma * (1.0 - luma)  # 1 at mid-grey, 0 at black and white
-    grain = (strength * (0.35 + 0.65 * midtones) * noise)[..., None]
-    return (np.clip(image + grain, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    grain = strength * (0.35 + 0.65 * midtones) * noise
+    # cv2.add of a 3-channel copy, then in-place ops: the same values as numpy's (H, W, 1) broadcast,
+    # which is slow on a length-3 inner axis (the grain ran ~25% of `render` at 512²)
+    image = cv2.add(image, cv2.merge([grain, grain, grain]))
+    np.clip(image, 0.0, 1.0, out=image)
+    image *= 255.0
+    image += 0.5
+    return image.astype(np.uint8)
 
 
 def apply_vignette(frame: np.ndarray, strength: float) -> np.ndarray:
