@@ -12,13 +12,11 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, Field
 
 from eval.common import (
     VIDEO_SUFFIXES,
@@ -28,77 +26,13 @@ from eval.common import (
     read_video_rgb,
     track_frames,
 )
-from eval.fid import FIDConfig
-from eval.landmarks import LandmarkConfig
-from eval.lse import LSEConfig
-from eval.sync_offset import SyncOffsetConfig
+from eval.schema import DATASET_METRICS, PER_VIDEO_METRICS, EvalConfig, VideoEvaluation, VideoItem
 from eval.views import aggregate_by_view
 from portraittalker.io_utils import write_text_atomic
 
 log = logging.getLogger(__name__)
 
-# Per-video metric columns, with the direction that is better (for the report and regression checks).
-PER_VIDEO_METRICS: dict[str, str] = {
-    "lse_c": "higher", "lse_d": "lower", "lse_offset": "zero",
-    "av_offset_frames": "zero", "av_sync_confidence": "higher",
-    "mouth_corr": "higher", "lmd_mouth": "lower", "lmd_face": "lower", "adfd": "higher",
-    "jitter": "lower", "blink_rate_per_min": "info", "identity_drift": "lower",
-    "psnr": "higher", "ssim": "higher", "lpips": "lower", "clip_t": "higher",
-}
-DATASET_METRICS = ("fid", "kid", "kid_std")
-REPORTED_HDTF = {  # the PortraitTalker paper's HDTF table (reported, not measured here)
-    "PortraitTalker": {"lse_c": 7.230, "lse_d": 7.712, "fid": 21.997},
-    "MakeItTalk": {"lse_c": 5.051, "lse_d": 9.999, "fid": 28.183},
-    "Wang et al.": {"lse_c": 4.872, "lse_d": 9.995, "fid": 22.372},
-}
 TABLE_SUFFIXES = (".parquet", ".csv")
-
-
-class EvalConfig(BaseModel):
-    """``evaluate`` section of params.yaml."""
-
-    syncnet_weights: Path | None = Field(None, description="syncnet_v2.model; LSE-C/D unavailable without")
-    s3fd_weights: Path | None = Field(None, description="sfd_face.pth (S3FD face detector); LSE-C/D need it too")
-    inception_weights: Path | None = Field(None, description="pt_inception-2015-12-05-6726825d.pth; FID/KID")
-    clip_model: Path | None = Field(None, description="local CLIP model folder; CLIP-T")
-    lpips_backbone_weights: Path | None = Field(None, description="torchvision alexnet-owt-7be5be79.pth; LPIPS")
-    lpips_linear_weights: Path | None = Field(None, description="lpips package weights/v0.1/alex.pth; LPIPS")
-    device: str = "cpu"
-    max_frames: int | None = Field(None, ge=6, description="evaluate only the first N frames of each video")
-    # "skipped" = the generate flow found the video up to date: it exists and is scored like a fresh one
-    ok_statuses: list[str] = Field(default_factory=lambda: ["ok", "skipped"], description="results rows to evaluate")
-    clip_frames: int = Field(8, ge=1)
-    report_strip_videos: int = Field(3, ge=0, description="videos shown as frame strips")
-    report_plot_videos: int = Field(3, ge=0, description="videos with mouth/speech plots")
-    report_embed_max_mb: float = Field(8.0, ge=0, description="embed videos up to this size, else link")
-    lse: LSEConfig = Field(default_factory=LSEConfig)
-    sync_offset: SyncOffsetConfig = Field(default_factory=SyncOffsetConfig)
-    fid: FIDConfig = Field(default_factory=FIDConfig)
-    landmarks: LandmarkConfig = Field(default_factory=LandmarkConfig)
-
-
-@dataclass
-class VideoItem:
-    job_id: str
-    video_path: Path
-    audio_path: Path | None = None
-    prompt: str | None = None
-    view: str | None = None
-    status: str = "ok"
-    reference_id: str | None = None
-
-
-@dataclass
-class VideoEvaluation:
-    """One generated video's metrics, reasons for the unavailable ones, and series for plots."""
-
-    item: VideoItem
-    reference_path: Path | None
-    values: dict[str, float] = field(default_factory=dict)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    series: dict[str, np.ndarray] = field(default_factory=dict)
-    frames: np.ndarray | None = None  # a few frames for the report strip
-    reference_frames: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------- inputs

@@ -24,32 +24,19 @@ import contextlib
 import io
 import warnings
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 from unittest import mock
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 
 from eval.common import WeightsError, interpolate_nans, read_state_dict
+from eval.schema import DIMS, FEATURE_DIM, FIDConfig
 
 INCEPTION_HOW_TO_GET = (
     "download pt_inception-2015-12-05-6726825d.pth from "
     "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/ and pass its path"
 )
-FEATURE_DIM = 2048  # pool3, the features of the published FIDs
-DIMS = (64, 192, 768, 2048)  # pytorch-fid --dims (InceptionV3.BLOCK_INDEX_BY_DIM)
-
-
-class FIDConfig(BaseModel):
-    dims: Literal[64, 192, 768, 2048] = Field(FEATURE_DIM, description="pytorch-fid --dims; 2048 = pool3 (the papers)")
-    crop: str = Field("full", pattern="^(full|face)$", description="full frame or MediaPipe face crop")
-    face_crop_scale: float = Field(1.4, gt=0, description="face crop side = scale x max(box w, h)")
-    frame_stride: int = Field(1, ge=1, description="use every n-th frame")
-    max_frames_per_video: int = Field(0, ge=0, description="0 = all sampled frames")
-    batch_size: int = Field(16, ge=1)
-    kid_subset_size: int = Field(1000, ge=2)
-    kid_subsets: int = Field(100, ge=1)
 
 
 def load_inception(path: str | Path, device: str = "cpu", dims: int = FEATURE_DIM) -> Any:

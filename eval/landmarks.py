@@ -19,9 +19,9 @@ All 68 points have weight 1; the mouth points 48-67 get ``mouth_weight`` (defaul
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from eval.common import MetricUnavailable, interpolate_nans
+from eval.schema import LandmarkConfig
 from portraittalker.tracking import (
     LEFT_EYE_INNER,
     LEFT_EYE_LOWER,
@@ -39,13 +39,6 @@ MOUTH_68 = np.arange(48, 68)
 # Points that do not move with speech or blinks: brows, nose, outer eye corners, upper jaw.
 RIGID_68 = np.r_[0:4, 13:17, 17:27, 27:36, 36, 39, 42, 45]
 STILL_EPS = 1e-6
-
-
-class LandmarkConfig(BaseModel):
-    adfd_sigma: float = Field(0.1, gt=0, description="ADFD: alignment term exp(-d / sigma), d in inter-ocular units")
-    adfd_mouth_weight: float = Field(1.0, ge=0, description="ADFD: extra weight of the 20 mouth points")
-    blink_ratio: float = Field(0.6, gt=0, lt=1, description="blink: eye openness below ratio x video median")
-    blink_min_gap_frames: int = Field(3, ge=1, description="blink dips closer than this merge into one blink")
 
 
 def scaled68(track: FaceTrack) -> np.ndarray:

@@ -32,9 +32,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from eval.common import FPS, MetricUnavailable, load_into, read_state_dict
+from eval.schema import LSEConfig
 
 log = logging.getLogger(__name__)
 
@@ -47,18 +47,6 @@ S3FD_HOW_TO_GET = (
     "download sfd_face.pth (https://www.robots.ox.ac.uk/~vgg/software/lipsync/data/sfd_face.pth, as "
     "joonson/syncnet_python's download_model.sh does) and pass its path (evaluate.metrics.s3fd_weights)"
 )
-
-
-class LSEConfig(BaseModel):
-    """syncnet-python ``PipelineConfig`` settings (its defaults; joonson's run_pipeline.py uses min_track 100)."""
-
-    vshift: int = Field(15, ge=1, description="offsets searched: -vshift..+vshift frames")
-    batch_size: int = Field(20, ge=1, description="windows per SyncNet forward pass")
-    crop_scale: float = Field(0.4, ge=0, description="run_pipeline --crop_scale")
-    facedet_scale: float = Field(0.25, gt=0, description="S3FD runs on frames scaled by this")
-    min_track: int = Field(50, ge=10, description="face tracks need more than this many frames")
-    min_face_size: int = Field(100, ge=1, description="tracks with a smaller mean face box (px) are dropped")
-    num_failed_det: int = Field(25, ge=1, description="frames a track may go without a detection")
 
 
 @dataclass

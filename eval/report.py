@@ -22,7 +22,7 @@ from PIL import Image
 from portraittalker.io_utils import write_text_atomic
 
 if TYPE_CHECKING:
-    from eval.evaluate import EvalConfig, VideoEvaluation
+    from eval.schema import EvalConfig, VideoEvaluation
 
 TEMPLATES = Path(__file__).parent / "templates"
 METRIC_LABELS = {
@@ -134,7 +134,7 @@ def _fmt(value: Any) -> str:
 def write_report(path: str | Path, *, metrics: dict[str, float], unavailable: dict[str, str], notes: list[str],
                  table: pd.DataFrame, results: list[VideoEvaluation], by_view: pd.DataFrame, config: EvalConfig,
                  generated: Any, reference: Any) -> Path:
-    from eval.evaluate import PER_VIDEO_METRICS, REPORTED_HDTF
+    from eval.schema import PER_VIDEO_METRICS, REPORTED_HDTF
 
     source = "a DataFrame" if isinstance(generated, pd.DataFrame) else str(generated)
     data_note = (f"{int(metrics.get('n_evaluated', 0))} generated video(s) from {source}"

@@ -1,7 +1,7 @@
 """Novel-view protocol (as in Talk3D): the same job rendered at four (yaw, pitch) camera offsets.
 
-The generate pipeline renders the views; here we name them, build the evaluation table from a
-``{(yaw, pitch): video}`` mapping and aggregate per-video metrics per view.
+The generate flow renders the views (:data:`portraittalker.render.views.NOVEL_VIEWS`); here we name them,
+build the evaluation table from a ``{(yaw, pitch): video}`` mapping and aggregate per-video metrics per view.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-NOVEL_VIEWS: tuple[tuple[float, float], ...] = ((-30.0, -20.0), (-15.0, -10.0), (15.0, 10.0), (30.0, 20.0))
+from portraittalker.render.views import NOVEL_VIEWS
 
 
 def view_name(yaw_deg: float, pitch_deg: float) -> str:

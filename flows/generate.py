@@ -23,7 +23,6 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from eval.views import NOVEL_VIEWS
 from portraittalker.batch import ManifestError, read_manifest_rows, write_results_table
 from portraittalker.config import Params, load_params
 from portraittalker.io_utils import (
@@ -33,6 +32,7 @@ from portraittalker.io_utils import (
     sweep_stale_temps,
     terminate_on_sigterm,
 )
+from portraittalker.render.views import NOVEL_VIEWS
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.generate import generate_job, job_row
 

@@ -14,11 +14,12 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from portraittalker.errors import PortraitTalkerError
+
+if TYPE_CHECKING:  # numpy only where hashes are computed: config loading imports REPO_ROOT from here
+    import numpy as np
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -239,6 +240,8 @@ def npz_content_sha256(arrays: str | Path | Mapping[str, np.ndarray]) -> str:
     The provenance strings (``license``, ``source``) are left out so that a conversion from a local copy
     (``--from``), which cannot know its commit, hashes the same as one from the pinned download.
     """
+    import numpy as np
+
     if isinstance(arrays, (str, Path)):
         with np.load(arrays, allow_pickle=False) as data:
             return npz_content_sha256({k: data[k] for k in data.files})

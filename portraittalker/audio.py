@@ -23,8 +23,9 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
-from pydantic import BaseModel, Field
 
+from portraittalker.audio_config import DEFAULT_MAX_DURATION_S, DEFAULT_SAMPLE_RATE
+from portraittalker.audio_config import AudioConfig as AudioConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.files import atomic_path
 from portraittalker.media.probe import probe_json, run_ffprobe
@@ -34,20 +35,9 @@ from portraittalker.media.tools import STDERR_TAIL_CHARS as STDERR_TAIL_CHARS
 from portraittalker.media.tools import MissingToolError as MissingToolError
 from portraittalker.media.tools import require_tool, stderr_tail
 
-DEFAULT_SAMPLE_RATE = 16000
-DEFAULT_MAX_DURATION_S = 600.0
 # Peak below this (about -80 dBFS) counts as digital silence: nothing for a mouth to follow.
 SILENCE_PEAK = 1e-4
 CODEC_PADDING_TOLERANCE_S = 0.1
-
-
-class AudioConfig(BaseModel):
-    """``audio`` section of params.yaml."""
-
-    sample_rate: int = Field(DEFAULT_SAMPLE_RATE, gt=0, description="decode rate in Hz (the pipeline uses 16 kHz)")
-    max_duration_s: float | None = Field(
-        DEFAULT_MAX_DURATION_S, gt=0, description="reject longer inputs; None disables the limit"
-    )
 
 
 class AudioError(PortraitTalkerError, ValueError):

@@ -1,7 +1,8 @@
 """Batch-job manifests, input hashing and the results table (orchestration-agnostic).
 
 A manifest is a CSV or parquet table with columns ``job_id, prompt, audio, seed`` (optional:
-``yaw_deg, pitch_deg``). Audio paths are resolved relative to the manifest's folder.
+``yaw_deg, pitch_deg``, and ``avatar``: an avatar folder from ``portraittalker avatar``, used instead of designing one
+from the prompt). Audio and avatar paths are resolved relative to the manifest's folder.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class Job:
     seed: int = 0
     yaw_deg: float = 0.0
     pitch_deg: float = 0.0
+    avatar: Path | None = None  # a ready avatar folder instead of the prompt's designed one
 
     def output_name(self) -> str:
         if self.yaw_deg or self.pitch_deg:
@@ -151,7 +153,14 @@ def _row_job(path: Path, row: dict, job_id: str, seen: dict[str, int]) -> Job:
         except InvalidValueError as error:
             raise _BadCellError(column, str(error).removeprefix(f"{column} ")) from None
     prompt = "" if _missing(row["prompt"]) else str(row["prompt"])
-    return Job(job_id=job_id, prompt=prompt, audio=audio, **values)
+    avatar = None
+    if not _missing(row.get("avatar")):
+        avatar = Path(str(row["avatar"]).strip()).expanduser()
+        avatar = avatar if avatar.is_absolute() else (path.parent / avatar).resolve()
+        if not (avatar / "avatar.json").is_file():
+            raise _BadCellError("avatar", f"{avatar} is not an avatar folder (no avatar.json; make one with "
+                                          "portraittalker avatar --photo IMAGE --out DIR)")
+    return Job(job_id=job_id, prompt=prompt, audio=audio, avatar=avatar, **values)
 
 
 def read_manifest(path: str | Path) -> list[Job]:
@@ -166,11 +175,21 @@ def job_inputs_hash(job: Job, settings: dict) -> str:
     """Hash of everything a job's output depends on: prompt, seed, view, audio bytes, settings, code version."""
     audio_digest = file_sha256(job.audio) if job.audio.is_file() else "missing"
     payload = {
-        "job": {**asdict(job), "audio": audio_digest},
+        "job": {**asdict(job), "audio": audio_digest, "avatar": avatar_digest(job.avatar)},
         "settings": settings,
         "version": __version__,
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def avatar_digest(folder: Path | None) -> str | None:
+    """Hash of an avatar folder's files (names and bytes), so an avatar made again invalidates its videos."""
+    if folder is None:
+        return None
+    digest = hashlib.sha256()
+    for file in sorted(p for p in Path(folder).rglob("*") if p.is_file()):
+        digest.update(f"{file.relative_to(folder)}:{file_sha256(file)}".encode())
+    return digest.hexdigest()
 
 
 def sidecar_path(video_path: Path) -> Path:

@@ -1,6 +1,7 @@
 """``params.yaml`` — the one configuration source, read by DVC and typed here on load.
 
-Each component owns its config model (threestudio-style); this module only composes them.
+Each component owns its config model (threestudio-style) in a light ``config`` module (pydantic and stdlib
+only); this module only composes them, so loading params imports neither torch, cv2 nor ``eval``.
 """
 
 from __future__ import annotations
@@ -12,20 +13,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from eval.evaluate import EvalConfig
 from portraittalker.appearance.config import AppearanceConfig
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio import AudioConfig
-from portraittalker.avatar.designer import DesignerConfig
-from portraittalker.data.prepare import PrepareConfig
-from portraittalker.data.synth import SynthCorpusConfig
+from portraittalker.audio_config import AudioConfig, SpeechConfig
+from portraittalker.avatar.config import DesignerConfig
+from portraittalker.data.config import PrepareConfig, SynthCorpusConfig
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.head.flame import FLAMEConfig
-from portraittalker.motion.baseline import BaselineLipSyncConfig
-from portraittalker.motion.train import TrainConfig, train_preset
-from portraittalker.render.diff import DiffRendererConfig
-from portraittalker.render.gl import GLRendererConfig
-from portraittalker.speech import SpeechConfig
+from portraittalker.head.config import FLAMEConfig
+from portraittalker.metrics_config import EvalConfig
+from portraittalker.motion.config import BaselineLipSyncConfig, TrainConfig, train_preset
+from portraittalker.render.config import DiffRendererConfig, GLRendererConfig
 
 DEFAULT_PARAMS_PATH = REPO_ROOT / "params.yaml"
 
@@ -142,7 +139,7 @@ class SynthSection(SynthCorpusConfig):
 
 
 class TrainSection(Section):
-    """``train``: a preset from portraittalker/motion/train.py plus overrides deep-merged onto it."""
+    """``train``: a preset from portraittalker/motion/config.py plus overrides deep-merged onto it."""
 
     preset: Literal["cpu-small", "gpu"] = "cpu-small"
     overrides: dict[str, Any] = Field(default_factory=dict)  # e.g. {max_epochs: 10, model: {d_model: 64}}

@@ -29,6 +29,7 @@ from portraittalker.config import Params
 from portraittalker.head import HeadModel, head_from_config
 from portraittalker.io_utils import check_output_path
 from portraittalker.motion.baseline import BaselineLipSync
+from portraittalker.motion.checkpoint import DEFAULT_CHECKPOINT
 from portraittalker.motion.schema import MotionTable
 from portraittalker.render.gl import GLRenderer
 from portraittalker.render.scene import Camera
@@ -79,9 +80,6 @@ def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float |
         projection=cam.projection,
         target=tuple(cam.target),
     )
-
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "motion" / "default.pt"
 
 
 def motion_checkpoint_path(params: Params, checkpoint: str | None = None) -> Path:

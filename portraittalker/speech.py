@@ -13,8 +13,6 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from pydantic import BaseModel, Field
-
 from portraittalker.audio import (
     DEFAULT_SAMPLE_RATE,
     Audio,
@@ -23,18 +21,11 @@ from portraittalker.audio import (
     stderr_tail,
     write_wav,
 )
+from portraittalker.audio_config import SpeechConfig as SpeechConfig
 from portraittalker.errors import PortraitTalkerError
 
 ESPEAK_PACKAGE = "espeak-ng"
 _LANGUAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
-
-
-class SpeechConfig(BaseModel):
-    """``speech`` section of params.yaml (synthetic speech for demos and the synthetic corpus)."""
-
-    language: str = Field("en", description="espeak-ng language/voice code, e.g. en, en-us, de, fr")
-    voice: str | None = Field(None, description="espeak-ng voice variant, e.g. f3, m3, klatt (None = default)")
-    words_per_minute: int = Field(160, ge=80, le=450)
 
 
 class SpeechSynthesisError(PortraitTalkerError, ValueError):

@@ -24,9 +24,9 @@ import itertools
 from dataclasses import dataclass
 
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy import signal
 
+from portraittalker.audio_config import SyncOffsetConfig
 from portraittalker.errors import PortraitTalkerError
 
 FPS = 25
@@ -37,12 +37,6 @@ BAND_RANGE_HZ = (100.0, 6000.0)
 
 class SyncUnavailable(PortraitTalkerError, ValueError):  # noqa: N818 - reads as a state, not a failure
     """The offset cannot be estimated (clip too short, no face, silent or static signal)."""
-
-
-class SyncOffsetConfig(BaseModel):
-    max_lag: int = Field(15, ge=1, description="lags searched: ±max_lag frames")
-    window_frames: int = Field(100, ge=10, description="correlation window (frames)")
-    window_hop: int = Field(25, ge=1, description="hop between windows (frames)")
 
 
 @dataclass

@@ -37,9 +37,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy.ndimage import gaussian_filter1d
 
+from portraittalker.data.config import CoarticulationConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.ict import JAW_OPEN_RAD_PER_WEIGHT
 
@@ -296,20 +296,6 @@ VISEME_TARGETS: dict[str, VisemeTarget] = {
     "O": VisemeTarget(0.09, {"funnel": 0.45, "pucker": 0.25}, jaw_dominance=0.85, lip_dominance=0.8),
     "U": VisemeTarget(0.04, {"pucker": 0.75, "funnel": 0.15}, jaw_dominance=0.75, lip_dominance=0.85),
 }
-
-
-class CoarticulationConfig(BaseModel):
-    """``synth.coarticulation``: dominance-function coarticulation and track smoothing."""
-
-    anticipation_s: float = Field(0.07, gt=0, description="dominance decay time before a segment (anticipatory)")
-    carryover_s: float = Field(0.05, gt=0, description="dominance decay time after a segment (carry-over)")
-    shape_exponent: float = Field(1.0, gt=0, description="c in exp(-(Δ/τ)^c); 1 = Cohen-Massaro's exponential")
-    constriction_ramp_s: float = Field(0.04, gt=0, description="closing/opening time of lip closures")
-    min_constriction_s: float = Field(0.045, ge=0, description="shortest held closure, so every /p/ shows in a frame")
-    smoothing_s: float = Field(0.012, ge=0, description="Gaussian σ for articulator inertia (0 = none)")
-    short_pause_s: float = Field(
-        0.15, gt=0, description="pauses shorter than this pull towards rest proportionally less (syllable gaps)"
-    )
 
 
 def controls_from_articulation(

@@ -10,6 +10,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from eval.views import view_name
+from portraittalker.avatar.asset import Avatar
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
 from portraittalker.io_utils import file_sha256, write_text_atomic
@@ -29,7 +30,7 @@ def job_row(job: Job) -> dict:
     """The results-table columns that describe a job (``reference_id`` pairs novel views with their source)."""
     view = view_name(job.yaw_deg, job.pitch_deg) if (job.yaw_deg or job.pitch_deg) else "frontal"
     return {"job_id": job.output_name().removesuffix(".mp4"), "reference_id": job.job_id, "prompt": job.prompt,
-            "audio_path": str(job.audio), "seed": job.seed, "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg,
+            "audio_path": str(job.audio), "avatar": str(job.avatar or ""), "seed": job.seed, "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg,
             "view": view}
 
 
@@ -44,14 +45,15 @@ def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
         previous = json.loads(sidecar_path(video_path).read_text())
         return {**previous.get("row", {}), **row, "status": "skipped", "reason": "output up to date"}
     # A video with a sidecar is this flow's own earlier output; any other file of that name is not ours to replace.
-    check_video_output(video_path, [job.audio], force=sidecar_path(video_path).is_file(), option="output",
+    check_video_output(video_path, [job.audio, job.avatar], force=sidecar_path(video_path).is_file(), option="output",
                        remedy="move it away or use another --out-dir")
     start = time.perf_counter()
     # One session per worker thread (threads runner) or per Dask worker process thread: the head model,
     # motion checkpoint, Whisper encoder and GL renderer load once per worker, not once per job.
     session = cached_session(params)
+    avatar = Avatar.load(job.avatar) if job.avatar is not None else None
     result = session.generate(job.prompt, job.audio, video_path, seed=job.seed,
-                              yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg, force=True)
+                              yaw_deg=job.yaw_deg, pitch_deg=job.pitch_deg, force=True, avatar=avatar)
     row.update(status="ok", reason="", n_frames=result.n_frames, duration_s=result.duration_s,
                wall_s=time.perf_counter() - start,
                **{f"time_{name}_s": seconds for name, seconds in result.timings.items()})

@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from portraittalker.render.diff import DiffRendererConfig
+from portraittalker.render.config import DiffRendererConfig
 
 
 class _Section(BaseModel):

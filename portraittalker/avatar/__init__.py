@@ -1,26 +1,25 @@
-"""Avatar appearance: the on-disk asset format and the weight-free text-prompt designer."""
+"""Avatar appearance: the on-disk asset format and the weight-free text-prompt designer.
 
-from portraittalker.avatar.asset import (
-    AVATAR_FORMAT_VERSION,
-    Avatar,
-    AvatarFormatError,
-    AvatarHeadMismatchError,
-)
-from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig, stable_seed
-from portraittalker.avatar.postprocess import apply_film_grain, apply_vignette
-from portraittalker.avatar.vocabulary import AvatarAttributes, PromptError, parse_prompt
+Names are imported lazily, so ``portraittalker.avatar.config`` (read by ``portraittalker.config``) stays cheap.
+"""
 
-__all__ = [
-    "AVATAR_FORMAT_VERSION",
-    "AttributeDesigner",
-    "Avatar",
-    "AvatarAttributes",
-    "AvatarFormatError",
-    "AvatarHeadMismatchError",
-    "DesignerConfig",
-    "PromptError",
-    "apply_film_grain",
-    "apply_vignette",
-    "parse_prompt",
-    "stable_seed",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "AVATAR_FORMAT_VERSION": "asset", "Avatar": "asset", "AvatarFormatError": "asset",
+    "AvatarHeadMismatchError": "asset",
+    "DesignerConfig": "config",
+    "AttributeDesigner": "designer", "stable_seed": "designer",
+    "apply_film_grain": "postprocess", "apply_vignette": "postprocess",
+    "AvatarAttributes": "vocabulary", "PromptError": "vocabulary", "parse_prompt": "vocabulary",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)

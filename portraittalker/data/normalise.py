@@ -25,8 +25,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import soundfile as sf
-from pydantic import BaseModel, Field
 
+from portraittalker.data.config import CropConfig
 from portraittalker.data.quality import ClipRejected, MediaInfo, reject
 from portraittalker.media.files import atomic_path
 from portraittalker.media.tools import require_tool
@@ -35,17 +35,6 @@ COPYABLE_VIDEO_CODECS = ("h264", "mpeg4", "hevc")
 ALIGNED_TOLERANCE_S = 1e-3
 
 FaceDetector = Callable[[np.ndarray], list[np.ndarray]]  # RGB frame -> (478, 3) landmark arrays, largest first
-
-
-class CropConfig(BaseModel):
-    """How a frame becomes a square around the face (params.yaml section ``prepare.crop``)."""
-
-    face: bool = Field(True, description="crop around the detected face (False: centre crop)")
-    scale: float = Field(1.9, gt=1.0, description="square side / face-box size: 1.9 keeps the whole head with "
-                         "its hair (HDTF crops, ~1.6, cut the top of the head)")
-    raise_fraction: float = Field(0.12, ge=0, le=0.5, description="square centre above the face centre, "
-                                  "in square sides (room for the top of the head)")
-    samples: int = Field(5, ge=1, description="frames sampled for the face box")
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,15 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
-from pydantic import BaseModel, Field
 from scipy import signal
 
 from portraittalker.assets import AssetMissingError
+from portraittalker.data.config import PREPARE_VERSION as PREPARE_VERSION
+from portraittalker.data.config import PrepareConfig
 from portraittalker.data.inputs import (
     VIDEO_EXTENSIONS,
     ClipInput,
@@ -48,10 +48,9 @@ from portraittalker.data.inputs import (
     safe_clip_id,
     speaker_from_clip_id,
 )
-from portraittalker.data.normalise import CropConfig, mux_audio, normalise_clip, run_ffmpeg, shift_audio
+from portraittalker.data.normalise import mux_audio, normalise_clip, run_ffmpeg, shift_audio
 from portraittalker.data.preview import (
     HeadPreviewRenderer,
-    PreviewConfig,
     preview_frame_indices,
     write_clip_preview,
     write_dataset_index,
@@ -59,7 +58,6 @@ from portraittalker.data.preview import (
 from portraittalker.data.quality import (
     AVOffsetConfig,
     ClipRejected,
-    QualityConfig,
     Rejection,
     SceneCutDetector,
     check_audio,
@@ -88,7 +86,7 @@ from portraittalker.data.tables import (
     read_dataset_tables,
     write_dataset_tables,
 )
-from portraittalker.fitting import FittingConfig, FittingError, LandmarkModel, fit_landmarks
+from portraittalker.fitting import FittingError, LandmarkModel, fit_landmarks
 from portraittalker.head import HeadModel, load_head_model
 from portraittalker.media.tools import MissingToolError
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
@@ -106,42 +104,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PREPARE_VERSION = 2  # bump when outputs change for the same inputs and params (invalidates resume)
-
-
-class PrepareConfig(BaseModel):
-    """The ``prepare`` stage (params.yaml section ``prepare``)."""
-
-    head_model: str = Field("ict-facekit", description="head model name for load_head_model")
-    head_path: str | None = Field(None, description="override the head model file")
-    image_size: int = Field(512, ge=64)
-    fps: int = Field(FPS, description="output frame rate; the motion schema is 25 fps")
-    sample_rate: int = 16000
-    language: str = Field("und", description="language tag for clips without one (BCP-47 / ISO 639)")
-    split_fractions: tuple[float, float, float] = (0.8, 0.1, 0.1)
-    split_seed: int = 0
-    split_overrides: dict[str, Literal["train", "val", "test"]] = Field(
-        default_factory=dict, description="speaker_id -> split, e.g. to hold out a chosen real speaker")
-    max_fit_error_px: float = Field(12.0, gt=0, description="clips fitted worse than this are rejected")
-    video_crf: int = Field(18, ge=0, le=51)
-    video_preset: str = "veryfast"
-    checkpoint_every: int = Field(25, ge=1, description="rewrite the tables every N processed clips")
-    workers: int = Field(2, ge=1, description="clips prepared concurrently (threads); tracking, ffmpeg and "
-                         "fitting of different clips overlap on multi-core CPUs")
-    quality: QualityConfig = Field(default_factory=QualityConfig)
-    crop: CropConfig = Field(default_factory=CropConfig)
-    av_offset: AVOffsetConfig = Field(default_factory=AVOffsetConfig)
-    fitting: FittingConfig = Field(default_factory=FittingConfig)
-    preview: PreviewConfig = Field(default_factory=PreviewConfig)
-
-    def output_hash(self) -> str:
-        """Hash of the settings that change the tables (previews and checkpointing do not)."""
-        # Splits are re-assigned over all rows on every run, so they do not invalidate fitted clips.
-        relevant = self.model_dump(exclude={"preview", "checkpoint_every", "workers", "split_fractions",
-                                            "split_seed", "split_overrides"})
-        relevant["fitting"].pop("device", None)
-        payload = json.dumps({"v": PREPARE_VERSION, **relevant}, sort_keys=True, default=str)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
 @dataclass

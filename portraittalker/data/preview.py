@@ -17,22 +17,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 
+from portraittalker.data.config import PreviewConfig
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.io_utils import atomic_path, write_text_atomic
 from portraittalker.render.scene import Camera
 
 log = logging.getLogger(__name__)
-
-
-class PreviewConfig(BaseModel):
-    """Preview settings (params.yaml section ``prepare.preview``)."""
-
-    enabled: bool = True
-    n_frames: int = Field(4, ge=1, le=16, description="frames in the contact strip")
-    tile_size: int = Field(256, ge=64, le=1024)
-    use_gl: bool = Field(True, description="render with the GL renderer when available, else wireframe")
 
 
 class HeadPreviewRenderer:

@@ -14,15 +14,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
 
+from portraittalker.data.config import AVOffsetConfig, QualityConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.probe import probe_json, run_ffprobe
 
 # Re-exported: both lived here before media/ (callers outside the package may still import them from here).
 from portraittalker.media.tools import MissingToolError as MissingToolError
 from portraittalker.media.tools import require_tool as require_tool
-from portraittalker.sync import SyncOffsetConfig, SyncOffsetResult
+from portraittalker.sync import SyncOffsetResult
 from portraittalker.tracking import FaceTrack
 
 REJECTION_CODES = (
@@ -31,49 +31,6 @@ REJECTION_CODES = (
     "fit_failed", "av_offset", "error",
 )
 PROBE_TIMEOUT_S = 60
-
-
-class QualityConfig(BaseModel):
-    """Thresholds for rejecting clips (params.yaml section ``prepare.quality``)."""
-
-    min_frames: int = Field(10, ge=1, description="shorter clips (after resampling to 25 fps) are rejected")
-    require_audio: bool = True
-    silence_dbfs: float = Field(-50.0, description="clips whose audio RMS is below this are silent")
-    max_av_mismatch_s: float = Field(0.5, ge=0, description="allowed |video - audio| duration difference")
-    max_no_face_fraction: float = Field(0.2, ge=0, le=1)
-    max_multi_face_fraction: float = Field(0.2, ge=0, le=1, description="of the sampled frames")
-    multi_face_samples: int = Field(5, ge=1, description="frames re-checked with a 2-face detector")
-    min_face_height_fraction: float = Field(0.2, gt=0, le=1, description="median face-box height / frame height")
-    scene_cut_histogram: float = Field(0.5, gt=0, le=1, description="Bhattacharyya distance of HSV histograms")
-    scene_cut_landmark_jump: float = Field(0.15, gt=0, description="median landmark motion / face height per frame")
-    max_scene_cuts: int = Field(0, ge=0)
-
-
-class AVOffsetConfig(BaseModel):
-    """The A/V offset check after tracking (params.yaml section ``prepare.av_offset``).
-
-    The offset is measured with :func:`portraittalker.sync.estimate_av_offset` (SyncNet sign:
-    positive = the audio leads the mouth). ``|offset| < shift_min_frames``: kept as is;
-    up to ``max_shift_frames`` with ``confidence >= min_confidence``: the audio is delayed by
-    ``offset`` frames (advanced if negative); larger, or large but below ``min_confidence``: rejected
-    (``av_offset``). Clips shorter than ``min_frames`` are kept unmeasured (NaN): on a single short
-    window the estimator's peak is broad and its confidence inflated (3 s GRID sentences score
-    0.5 at spurious ±6-8-frame lags), so neither a shift nor a rejection could be trusted there.
-    """
-
-    enabled: bool = True
-    shift_min_frames: int = Field(3, ge=1, description="smaller |offset| is left alone (estimator noise)")
-    max_shift_frames: int = Field(10, ge=1, description="larger |offset| is rejected, not shifted")
-    min_confidence: float = Field(0.2, ge=0, description="peak - median correlation needed to shift")
-    min_frames: int = Field(150, ge=1, description="shorter clips are not measured (6 s: 3+ correlation windows)")
-    sync: SyncOffsetConfig = Field(default_factory=SyncOffsetConfig)
-
-    @model_validator(mode="after")
-    def _ranges(self) -> AVOffsetConfig:
-        if not self.shift_min_frames <= self.max_shift_frames < self.sync.max_lag:
-            raise ValueError(f"need shift_min_frames <= max_shift_frames < sync.max_lag, got {self.shift_min_frames}, "
-                             f"{self.max_shift_frames}, {self.sync.max_lag}")
-        return self
 
 
 @dataclass(frozen=True)

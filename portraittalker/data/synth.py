@@ -52,6 +52,7 @@ from scipy.signal import resample_poly
 from tqdm.auto import tqdm
 
 from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, write_wav
+from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.data.tables import (
     CAMERA_COLUMN,
     CLIP_COLUMNS,
@@ -82,7 +83,6 @@ from portraittalker.video import VideoWriter
 from portraittalker.visemes import (
     MOUTH_EXPRESSIONS,
     VOWEL_VISEMES,
-    CoarticulationConfig,
     PhonemeTiming,
     VisemeSegment,
     phoneme_to_viseme,
@@ -346,56 +346,6 @@ def resolve_languages(languages: Sequence[str], config: SynthCorpusConfig) -> li
             )
         specs.append(LanguageSpec(code, voice, sentences))
     return specs
-
-
-# =============================================================================================
-# Configuration
-# =============================================================================================
-class SynthCorpusConfig(BaseModel):
-    """``synth`` section of params.yaml: the synthetic talking-head corpus."""
-
-    sentences: dict[str, list[str | tuple[str, str]]] = Field(
-        default_factory=dict,
-        description="replace a language's built-in sentences: text, or (text, what espeak reads)",
-    )
-    voices: dict[str, str] = Field(default_factory=dict, description="espeak-ng voice per language code")
-    sentences_per_clip: int = Field(1, ge=1, le=5)
-    clips_per_speaker: int = Field(2, ge=1, description="clips (across languages) sharing one avatar and voice")
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    test_fraction: float = Field(0.1, ge=0, lt=1)
-    # voice
-    rate_wpm: tuple[int, int] = (135, 175)
-    pitch: tuple[int, int] = (30, 70)
-    pitch_range: tuple[int, int] = (35, 80)
-    lead_silence_s: float = Field(0.2, ge=0, description="silence before speech (mouth at rest)")
-    tail_silence_s: float = Field(0.24, ge=0)
-    # mouth
-    articulation: tuple[float, float] = Field((0.8, 1.2), description="speaker's jaw/lip amplitude scale range")
-    coarticulation: CoarticulationConfig = Field(default_factory=CoarticulationConfig)
-    # non-verbal motion
-    head_rotation_std_deg: tuple[float, float, float] = Field((2.0, 3.0, 1.0), description="pitch, yaw, roll")
-    head_motion_scale: tuple[float, float] = Field((0.5, 1.3), description="speaker's head-motion scale range")
-    head_idle_scale: float = Field(0.5, ge=0, le=1, description="head motion while silent, relative to speaking")
-    head_translation_std_m: tuple[float, float, float] = (0.003, 0.003, 0.002)
-    head_motion_timescale_s: float = Field(0.6, gt=0)
-    gaze_std_rad: float = Field(0.08, ge=0)
-    fixation_s: tuple[float, float] = Field((0.4, 2.0), description="gaze fixation duration range")
-    saccade_s: float = Field(0.04, gt=0)
-    gaze_head_compensation: float = Field(0.5, ge=0, le=1)
-    blink_interval_mean_s: float = Field(4.0, gt=0)
-    blink_interval_min_s: float = Field(1.2, ge=0)
-    blink_duration_s: tuple[float, float] = (0.15, 0.25)
-    smile_max: float = Field(0.3, ge=0, le=1, description="speaker's resting smile is drawn from [0, smile_max]")
-    brow_raise_per_s: float = Field(0.3, ge=0, description="rate of eyebrow raises while speaking")
-    brow_raise_max: float = Field(0.5, ge=0, le=1)
-    # camera and video
-    camera_distance_m: float = Field(1.0, gt=0)
-    camera_fov_deg: float = Field(20.0, gt=0, lt=90)
-    camera_yaw_jitter_deg: float = Field(0.0, ge=0, description="per-clip camera yaw drawn from ±this")
-    camera_pitch_jitter_deg: float = Field(0.0, ge=0)
-    crf: int = Field(18, ge=0, le=51)
-    render_batch_frames: int = Field(32, ge=1, description="frames deformed per head-model call")
-    renderer: GLRendererConfig = Field(default_factory=GLRendererConfig)
 
 
 # =============================================================================================

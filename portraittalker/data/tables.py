@@ -33,13 +33,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from portraittalker.dataset_layout import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
-
-CLIPS_FILE = "clips.parquet"
-FRAMES_FILE = "frames.parquet"
-TRUTH_FILE = "truth.parquet"
-DATASET_METADATA_KEY = b"portraittalker.dataset"
 
 CLIP_COLUMNS = [
     "clip_id", "source", "speaker_id", "language", "split", "n_frames", "fps", "duration_s", "audio_path",

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix, matrix_to_euler
+if TYPE_CHECKING:
+    from portraittalker.head.base import HeadModel
+
+# torch-backed names load on first use, so ``portraittalker.head.config`` (read by params loading) stays cheap.
+_BASE_EXPORTS = ("HeadModel", "HeadParams", "euler_to_matrix", "matrix_to_euler")
 
 HEAD_MODELS = ("ict-facekit", "flame")
 
@@ -23,6 +29,12 @@ def load_head_model(name: str = "ict-facekit", path: str | Path | None = None) -
 
 
 _HEADS: dict[str, HeadModel] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _BASE_EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.base"), name)
 
 
 def head_from_config(config) -> HeadModel:

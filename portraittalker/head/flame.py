@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel
 from torch import Tensor
 
 from portraittalker.assets import FLAME_MODEL, AssetMissingError, find_flame_model
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix
+from portraittalker.head.config import FLAMEConfig
 
 FLAME_EXPRESSION_COMPONENTS = 100  # the last 100 columns of shapedirs in FLAME 2020 and 2023
 ROOT, NECK, JAW, EYE_A, EYE_B = range(5)
@@ -57,17 +57,6 @@ LANDMARK_HOW_TO_GET = (
 LIP_RADIUS_M = 0.008  # as ICT: vertices this close to a mouth landmark count as lip vertices
 FALLBACK_MOUTH_RADIUS_M = 0.03  # without landmarks or masks: half a mouth width around the lip midline
 FACE_DEPTH_BEHIND_EYES_M = 0.03  # "face" = vertices no more than this far behind the eyeball centres
-
-
-class FLAMEConfig(BaseModel):
-    """``head.flame`` settings; paths left None are searched for (see the module docstring)."""
-
-    path: str | None = None
-    n_shape: int = 100
-    n_expression: int = 50
-    uv_path: str | None = None
-    landmark_embedding_path: str | None = None
-    masks_path: str | None = None
 
 
 class FlameFormatError(PortraitTalkerError, ValueError):

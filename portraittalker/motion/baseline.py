@@ -48,59 +48,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from pydantic import BaseModel, Field
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
 from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, n_video_frames
 from portraittalker.head.base import HeadModel
-from portraittalker.motion.schema import EXP_PREFIX, FPS, MotionTable
+from portraittalker.motion.config import BaselineLipSyncConfig
+from portraittalker.motion.schema import EXP_PREFIX, MotionTable
 
 _EPS = 1e-12
 _CHUNK_FRAMES = 2048  # frames analysed per FFT batch: bounds memory for long inputs
-
-
-class BaselineLipSyncConfig(BaseModel):
-    """``baseline`` section of params.yaml: every constant of the hand-written mapping."""
-
-    fps: int = FPS
-    window_ms: float = Field(64.0, gt=0, description="analysis window length, centred on each video frame")
-    # speech-activity gate
-    absolute_floor_db: float = Field(-60.0, description="frames quieter than this (dBFS) are never speech")
-    noise_margin_db: float = Field(6.0, ge=0)
-    min_range_db: float = Field(15.0, gt=0, description="gate is at least this far below the speech level")
-    max_range_db: float = Field(40.0, gt=0, description="gate is at most this far below the speech level")
-    # mouth amplitudes
-    max_jaw_rad: float = Field(0.28, gt=0, le=0.5, description="jaw opening at full speech loudness (radians)")
-    jaw_rad_per_weight: float = Field(0.32, gt=0, description="jaw radians of ARKit jawOpen = 1 (ICT mapping)")
-    fricative_jaw_reduction: float = Field(0.6, ge=0, le=1)
-    open_vowel_boost: float = Field(0.35, ge=0, le=1, description="share of jaw opening driven by the mid band")
-    neutral_f2_range_hz: tuple[float, float] = Field((1300.0, 1800.0), description="clamp of the median F2 proxy")
-    centroid_octaves: float = Field(0.7, gt=0, description="F2-proxy distance from neutral for full rounding/spread")
-    funnel_max: float = Field(0.45, ge=0, le=1)
-    pucker_max: float = Field(0.5, ge=0, le=1)
-    stretch_max: float = Field(0.3, ge=0, le=1)
-    closure_dip_db: float = Field(6.0, ge=0, description="loudness dip below the surrounding speech to start closing")
-    closure_full_db: float = Field(18.0, gt=0, description="dip depth for full lip closure")
-    closure_context_frames: int = Field(3, ge=1, description="speech must surround a closure within this many frames")
-    close_max: float = Field(0.9, ge=0, le=1)
-    press_max: float = Field(0.25, ge=0, le=1)
-    pause_min_frames: int = Field(5, ge=1, description="silence shorter than this is not a pause")
-    # smoothing
-    attack_ms: float = Field(25.0, gt=0, description="time constant of mouth opening")
-    release_ms: float = Field(70.0, gt=0, description="time constant of mouth closing")
-    lookahead_frames: int = Field(1, ge=0, le=5, description="visual anticipation of the sound")
-    # blinks
-    blink_interval_mean_s: float = Field(4.0, gt=0)
-    blink_interval_min_s: float = Field(1.2, ge=0)
-    blink_duration_s: tuple[float, float] = (0.15, 0.25)
-    # head and gaze
-    head_rotation_std_deg: tuple[float, float, float] = Field((1.5, 2.0, 0.8), description="pitch, yaw, roll")
-    head_motion_timescale_s: float = Field(0.8, gt=0)
-    head_idle_scale: float = Field(0.6, ge=0, le=1, description="head motion while silent, relative to speaking")
-    nod_deg: float = Field(1.2, ge=0, description="extra pitch on stressed syllables")
-    gaze_drift_std_rad: float = Field(0.03, ge=0)
-    gaze_timescale_s: float = Field(1.5, gt=0)
-    gaze_head_compensation: float = Field(0.6, ge=0, le=1)
 
 
 class BaselineLipSync:

@@ -25,6 +25,7 @@ from portraittalker.io_utils import atomic_path
 from portraittalker.motion.model import MotionModel, MotionModelConfig, VertexSubsetDeformer
 
 CHECKPOINT_FORMAT = "portraittalker.motion-model/1"
+DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "default.pt"  # the packaged model `--motion model` loads
 
 
 class CheckpointError(PortraitTalkerError, ValueError):

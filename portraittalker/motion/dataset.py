@@ -28,12 +28,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import soundfile as sf
-from pydantic import BaseModel, Field
 
-from portraittalker.data.tables import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
+from portraittalker.dataset_layout import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
+from portraittalker.motion.config import AugmentConfig
 from portraittalker.motion.features import SAMPLE_RATE, SAMPLES_PER_FRAME, resample_to_model_rate
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
 
@@ -255,30 +255,6 @@ def make_toy_corpus(
 
 
 # --- train-time augmentation ------------------------------------------------------------------------
-
-
-class AugmentConfig(BaseModel):
-    """Train-time speech augmentation (each window independently; probabilities per window)."""
-
-    enabled: bool = False
-    # Speed perturbation (Ko et al., 2015): tempo, pitch and formants scale together; motion is stretched too.
-    speed_prob: float = Field(0.6, ge=0, le=1)
-    speed_range: tuple[float, float] = (0.88, 1.12)
-    # VTLP (Jaitly & Hinton, 2013): warp the frequency axis by alpha, shifting formants without a tempo change.
-    vtlp_prob: float = Field(0.6, ge=0, le=1)
-    vtlp_range: tuple[float, float] = (0.88, 1.12)
-    # Channel: spectral tilt around 1 kHz (dB/octave), random peaking bands and band-limiting (phone/cheap mic).
-    tilt_db_per_octave: float = Field(4.0, ge=0)
-    eq_bands: int = Field(3, ge=0)
-    eq_db: float = Field(6.0, ge=0)
-    band_limit_prob: float = Field(0.3, ge=0, le=1)
-    # Room: an exponentially decaying noise impulse response whose direct path stays at lag 0.
-    reverb_prob: float = Field(0.3, ge=0, le=1)
-    rt60_range_s: tuple[float, float] = (0.1, 0.5)
-    # Additive white-to-pink noise at a random SNR (dB).
-    noise_prob: float = Field(0.5, ge=0, le=1)
-    snr_range_db: tuple[float, float] = (10.0, 40.0)
-    gain_db: float = Field(10.0, ge=0)  # uniform +-gain_db
 
 
 _STFT_FFT, _STFT_HOP = 512, 128

@@ -17,70 +17,20 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
 from portraittalker.audio import n_video_frames as audio_frames
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.motion.config import PRETRAINED_KINDS, SAMPLE_RATE, SAMPLES_PER_FRAME, WEIGHTS_HINT, FrontEndConfig
 from portraittalker.motion.schema import FPS
-from portraittalker.motion.whisper import WhisperEncoderConfig
-
-SAMPLE_RATE = 16_000
-SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640 samples per 25 fps video frame
-PRETRAINED_KINDS = ("wav2vec2", "hubert")
-WEIGHTS_HINT = (
-    "download a checkpoint on a machine with network access, e.g. facebook/wav2vec2-base-960h or "
-    "facebook/hubert-large-ls960-ft from Hugging Face (`huggingface-cli download <repo> --local-dir DIR`), "
-    "and set front_end.pretrained_path to DIR"
-)
 
 
 class SpeechEncoderMissingError(PortraitTalkerError, FileNotFoundError):
     """The local pretrained speech-encoder directory is absent or incomplete."""
-
-
-class FrontEndConfig(BaseModel):
-    kind: Literal["logmel", "whisper", "wav2vec2", "hubert"] = "logmel"
-    n_mels: int = Field(80, ge=8)
-    n_fft: int = 512
-    win_length: int = 400  # 25 ms
-    hop_length: int = 160  # 10 ms = 4 hops per 25 fps frame
-    f_min: float = 55.0
-    f_max: float = 7600.0
-    conv_channels: int = Field(128, ge=8)
-    # Per-utterance normalisation of the log-mel: "utterance" = one mean/std over all bins and frames (removes
-    # gain); "per_bin" = cepstral-style mean/variance normalisation of every mel bin over time, which also
-    # removes the fixed channel colour (microphone, room EQ, a synthetic voice's spectral tilt).
-    normalise: Literal["utterance", "per_bin"] = "utterance"
-    # Pretrained encoder (kind wav2vec2/hubert): a local directory written by save_pretrained.
-    pretrained_path: str | None = None
-    finetune_top_layers: int = Field(0, ge=0)
-    # Whisper (kind whisper): which encoder, and — recorded at training time — the id of the weights the
-    # model was trained on (a different encoder at inference is an error) and its feature width.
-    encoder: WhisperEncoderConfig = Field(default_factory=WhisperEncoderConfig)
-    encoder_id: str | None = None
-    encoder_dim: int = Field(384, ge=1)
-    feature_dropout: float = Field(0.1, ge=0, lt=1)  # dropout on the encoder features while training
-
-    @model_validator(mode="after")
-    def _check(self) -> FrontEndConfig:
-        if self.kind == "logmel":
-            hops = SAMPLES_PER_FRAME / self.hop_length
-            if hops != int(hops) or int(hops) & (int(hops) - 1):
-                raise ValueError(
-                    f"front_end.hop_length={self.hop_length} must divide {SAMPLES_PER_FRAME} samples per video "
-                    "frame into a power-of-two number of hops (e.g. 160 or 320)"
-                )
-            if self.win_length > self.n_fft:
-                raise ValueError(f"front_end.win_length={self.win_length} exceeds n_fft={self.n_fft}")
-        elif self.kind in PRETRAINED_KINDS and self.pretrained_path is None:
-            raise ValueError(f"front_end.kind={self.kind!r} needs front_end.pretrained_path; {WEIGHTS_HINT}")
-        return self
 
 
 def n_video_frames(n_samples: int) -> int:

@@ -11,20 +11,19 @@ quadratic in length).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, Field, model_validator
 from torch import Tensor, nn
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
+from portraittalker.motion.config import MotionModelConfig
 from portraittalker.motion.features import (
     SAMPLE_RATE,
     SAMPLES_PER_FRAME,
-    FrontEndConfig,
     build_front_end,
     n_video_frames,
     resample_to_model_rate,
@@ -44,30 +43,6 @@ from portraittalker.motion.schema import (
 from portraittalker.motion.whisper import SpeechEncoderError, WhisperEncoder, WhisperEncoderConfig, shared_encoder
 
 CHUNK_BATCH = 8  # long-audio chunks evaluated together
-
-
-class MotionModelConfig(BaseModel):
-    front_end: FrontEndConfig = Field(default_factory=FrontEndConfig)
-    d_model: int = Field(128, ge=8)
-    n_layers: int = Field(4, ge=1)
-    n_heads: int = Field(4, ge=1)
-    ff_mult: int = Field(4, ge=1)  # feed-forward width = ff_mult * d_model
-    dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    n_styles: int = Field(0, ge=0)  # 0 = no speaker/style embedding; else index 0 is "average style"
-    predict_gaze: bool = False
-    # Blinks are barely speech-correlated: "sample" draws natural blinks from the seed at inference.
-    blink_source: Literal["predict", "sample"] = "sample"
-    # Inference attends within 12 s windows (attention cost grows with window length) cross-faded over 1.2 s.
-    chunk_frames: int = Field(300, ge=50)
-    chunk_overlap: int = Field(30, ge=0)
-
-    @model_validator(mode="after")
-    def _check(self) -> MotionModelConfig:
-        if self.d_model % self.n_heads:
-            raise ValueError(f"d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
-        if self.chunk_overlap * 2 >= self.chunk_frames:
-            raise ValueError(f"chunk_overlap={self.chunk_overlap} must be < chunk_frames/2={self.chunk_frames / 2}")
-        return self
 
 
 def target_columns(expression_names: list[str], predict_gaze: bool) -> list[str]:

@@ -23,8 +23,8 @@ import torch
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.io_utils import atomic_path
+from portraittalker.motion.config import FPS
 
-FPS = 25
 EXP_PREFIX = "exp_"
 JAW_COLUMNS = ["jaw_rot_x", "jaw_rot_y", "jaw_rot_z"]
 HEAD_ROT_COLUMNS = ["head_rot_x", "head_rot_y", "head_rot_z"]

@@ -20,30 +20,30 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 from tqdm.auto import tqdm
 
-from portraittalker.data.tables import CLIPS_FILE
+from portraittalker.dataset_layout import CLIPS_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head import HeadModel, load_head_model
 from portraittalker.io_utils import write_text_atomic
 from portraittalker.motion.checkpoint import head_identity, read_checkpoint, save_checkpoint
+from portraittalker.motion.config import TRAIN_PRESETS as TRAIN_PRESETS
+from portraittalker.motion.config import LossWeights, TrainConfig
+from portraittalker.motion.config import train_preset as train_preset
 from portraittalker.motion.dataset import (
-    AugmentConfig,
     MotionClip,
     MotionDatasetError,
     augment_window,
     load_motion_clips,
     read_dataset_metadata,
 )
-from portraittalker.motion.features import SAMPLES_PER_FRAME, FrontEndConfig, uses_encoder_features
+from portraittalker.motion.features import SAMPLES_PER_FRAME, uses_encoder_features
 from portraittalker.motion.model import (
     MotionModel,
-    MotionModelConfig,
     VertexSubsetDeformer,
     params_from_values,
     target_columns,
@@ -61,92 +61,6 @@ class TrainingResumeError(PortraitTalkerError, RuntimeError):
 
 class TrainingDivergedError(PortraitTalkerError, RuntimeError):
     """The loss became NaN/inf; the last good checkpoint in ``out_dir`` is kept."""
-
-
-class LossWeights(BaseModel):
-    params: float = Field(1.0, ge=0)  # MSE of standardised parameters
-    lip_vertices: float = Field(0.05, ge=0)  # mean squared lip-vertex distance, mm²
-    velocity: float = Field(1.0, ge=0)  # MSE of frame-to-frame differences (standardised)
-    smoothness: float = Field(0.05, ge=0)  # mean squared second difference of the prediction
-    mouth_open: float = Field(0.0, ge=0)  # squared error of the inner-lip gap (landmarks 62-66), mm²
-    mouth_corr: float = Field(0.0, ge=0)  # 1 - Pearson correlation of the inner-lip gap over each window
-
-
-class TrainConfig(BaseModel):
-    model: MotionModelConfig = Field(default_factory=MotionModelConfig)
-    seed: int = 0
-    max_epochs: int = Field(40, ge=1)
-    steps_per_epoch: int = Field(40, ge=1)
-    batch_size: int = Field(8, ge=1)
-    window_frames: int = Field(125, ge=8)  # 5 s training windows
-    learning_rate: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    warmup_steps: int = Field(50, ge=0)
-    grad_clip: float = Field(1.0, gt=0)
-    loss: LossWeights = Field(default_factory=LossWeights)
-    patience: int = Field(8, ge=1)  # epochs without validation improvement before stopping
-    # Validation metric (lower is better) that picks best.pt and drives early stopping: val_total weighs every
-    # motion column; val_mouth_corr (1 - mouth-gap correlation) is what lip sync is judged by.
-    select_on: Literal["val_total", "val_mouth_corr", "val_lve_mm"] = "val_total"
-    min_delta: float = Field(1e-4, ge=0)
-    prefer_truth: bool = True  # synthetic clips: train on truth.parquet rather than fitted values
-    style_dropout: float = Field(0.1, ge=0, le=1)  # share of windows trained with the "average" style
-    augment: AugmentConfig = Field(default_factory=AugmentConfig)
-    # Sampling weight of a real (video-fitted) clip's frames relative to a synthetic clip's: real speech is scarce.
-    real_weight: float = Field(1.0, gt=0)
-    # Whisper front end: where encoded features are cached, and how many augmented copies of each training
-    # clip are encoded (waveform augmentation happens before the frozen encoder, so copies are precomputed).
-    feature_cache_dir: str = "data/features"
-    feature_copies: int = Field(0, ge=0)
-    # Share of training windows whose speech is replaced by (near-)silence and whose face targets by the neutral,
-    # closed-mouth face (head pose kept): real fitted faces rest slightly parted, so without this the model
-    # learns "no speech = the training speakers' average resting mouth" instead of a closed mouth.
-    silence_prob: float = Field(0.0, ge=0, le=1)
-    val_fraction: float = Field(0.15, gt=0, lt=1)  # speakers held out when no clip has split "val"
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    num_threads: int | None = None  # torch intra-op threads on CPU (None = leave as is)
-
-
-def train_preset(name: str) -> TrainConfig:
-    """``cpu-small`` (Whisper features): minutes on 2 CPU cores; ``cpu-logmel``: the earlier log-mel model;
-    ``gpu``: sized for HDTF."""
-    if name == "cpu-small":
-        # Frozen Whisper tiny.en features (precomputed, with augmented copies) into a small transformer; the
-        # mouth-gap and mouth-correlation losses target what lip sync is judged by. Minutes on 2 cores.
-        return TrainConfig(
-            model=MotionModelConfig(
-                front_end=FrontEndConfig(kind="whisper", conv_channels=128, feature_dropout=0.3), d_model=128,
-                n_layers=3, n_heads=4, ff_mult=2, dropout=0.2,
-            ),
-            max_epochs=20, steps_per_epoch=40, batch_size=16, window_frames=100, learning_rate=1e-3, warmup_steps=40,
-            weight_decay=0.05, patience=5, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
-            feature_copies=4, silence_prob=0.1, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
-        )
-    if name == "cpu-logmel":
-        # The previous packaged model: log-mel from scratch (no pretrained encoder), waveform augmentation.
-        return TrainConfig(
-            model=MotionModelConfig(
-                front_end=FrontEndConfig(conv_channels=96, normalise="per_bin"), d_model=96, n_layers=3, n_heads=4,
-                ff_mult=2, dropout=0.1,
-            ),
-            max_epochs=30, steps_per_epoch=30, batch_size=8, window_frames=100, learning_rate=2e-3, warmup_steps=30,
-            patience=6, augment=AugmentConfig(enabled=True), real_weight=4.0, loss=LossWeights(mouth_open=0.05),
-        )
-    if name == "gpu":
-        return TrainConfig(
-            model=MotionModelConfig(
-                front_end=FrontEndConfig(kind="whisper", conv_channels=256), d_model=256, n_layers=6, n_heads=8,
-                ff_mult=4, dropout=0.1, n_styles=32,
-            ),
-            max_epochs=200, steps_per_epoch=200, batch_size=32, window_frames=200, learning_rate=5e-4,
-            warmup_steps=1000, patience=15, augment=AugmentConfig(enabled=True), feature_copies=4,
-            loss=LossWeights(mouth_open=0.05, mouth_corr=0.5),
-        )
-    raise ValueError(f"unknown training preset {name!r}; choose cpu-small or gpu")
-
-
-TRAIN_PRESETS = ("cpu-small", "cpu-logmel", "gpu")
 
 
 @dataclass

