@@ -30,7 +30,8 @@ def job_row(job: Job) -> dict:
     """The results-table columns that describe a job (``reference_id`` pairs novel views with their source)."""
     view = view_name(job.yaw_deg, job.pitch_deg) if (job.yaw_deg or job.pitch_deg) else "frontal"
     return {"job_id": job.output_name().removesuffix(".mp4"), "reference_id": job.job_id, "prompt": job.prompt,
-            "audio_path": str(job.audio), "avatar": str(job.avatar or ""), "seed": job.seed, "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg,
+            "audio_path": str(job.audio), "avatar": str(job.avatar or ""), "seed": job.seed,
+            "yaw_deg": job.yaw_deg, "pitch_deg": job.pitch_deg,
             "view": view}
 
 

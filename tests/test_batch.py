@@ -78,3 +78,22 @@ def test_generation_settings_follow_the_motion_checkpoint(tmp_path):
     assert generation_settings(params) != first
     baseline = load_params(overrides={"motion": {"generator": "baseline", "checkpoint": str(checkpoint)}})
     assert "motion_checkpoint_sha256" not in generation_settings(baseline)
+
+
+def test_manifest_avatar_column_resolves_checks_and_enters_the_hash(tmp_path, ict_head):
+    from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
+    from portraittalker.batch import read_manifest_rows
+
+    (tmp_path / "a.wav").write_bytes(b"x")
+    AttributeDesigner(ict_head, DesignerConfig()).design("a woman with red hair", seed=1).save(tmp_path / "me")
+    (tmp_path / "empty").mkdir()
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("job_id,prompt,audio,seed,avatar\nmine,,a.wav,0,me\nplain,old man,a.wav,0,\n"
+                        "broken,,a.wav,0,empty\n")
+    jobs, errors = read_manifest_rows(manifest)
+    assert [j.job_id for j in jobs] == ["mine", "plain"]
+    assert jobs[0].avatar == (tmp_path / "me").resolve() and jobs[1].avatar is None
+    assert len(errors) == 1 and errors[0].column == "avatar" and "no avatar.json" in errors[0].message
+    before = job_inputs_hash(jobs[0], {})
+    AttributeDesigner(ict_head, DesignerConfig()).design("a man with a beard", seed=2).save(tmp_path / "me")
+    assert job_inputs_hash(jobs[0], {}) != before  # a remade avatar is a new input
