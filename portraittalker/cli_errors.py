@@ -26,6 +26,12 @@ EXIT_USER_ERROR = 2
 # includes FileNotFoundError). Bare ValueError/RuntimeError stay too: the library and its dependencies (pydantic,
 # numpy, torch) raise them for bad input, and the commands have always reported them as one line.
 USER_ERRORS: tuple[type[BaseException], ...] = (PortraitTalkerError, ValueError, RuntimeError, OSError)
+# typer 0.2x vendors its own click (typer._click): its Exit (a RuntimeError, raised by --help) and usage errors are
+# not click's classes, so both families must pass through untouched.
+_CLICK_EXITS: tuple[type[BaseException], ...] = (
+    click.exceptions.Exit, click.exceptions.Abort, click.ClickException,
+    typer.Exit, typer.Abort, typer.exceptions.TyperException,
+)
 _ACTIVE = "portraittalker.user_errors"  # ctx.meta flag: an outer group already handles errors
 
 
@@ -52,7 +58,7 @@ def user_errors() -> Iterator[None]:
     try:
         with terminate_on_sigterm(), _clean_warnings():
             yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except _CLICK_EXITS:
         raise
     except USER_ERRORS as error:
         console.print("[red]error:[/red]", escape(error_message(error)), soft_wrap=True)  # paths stay greppable
