@@ -31,11 +31,12 @@ $(UV):
 	$(PYTHON) -m venv .make/tools
 	.make/tools/bin/pip install -q uv==0.13.9
 
-# Reinstall only when the lock file or the project metadata changed.
+# Reinstall only when the lock file or the project metadata changed. Byte-compiled at install: with
+# PYTHONDONTWRITEBYTECODE set (common in CI images) every process would otherwise recompile torch & co (~8 s).
 $(STAMP): requirements/requirements.lock pyproject.toml | $(UV)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 13) else "PortraitTalker needs Python 3.11 or 3.12: set PYTHON=python3.11")'
 	$(UV) venv -q --allow-existing --python "$$($(PYTHON) -c 'import sys; print(sys.executable)')" $(VENV)
-	$(UV) pip sync -q -p $(PY) requirements/requirements.lock
+	$(UV) pip sync -q --compile-bytecode -p $(PY) requirements/requirements.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	touch $(STAMP)
 
