@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,19 @@ def real_clips(shared_dir: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def speech_wav(shared_dir: Path) -> Path:
     return shared_dir / "data" / "speech" / "RD_Radio31_000.wav"
+
+
+def speech_excerpt(source: Path, out: Path, start_s: float, duration_s: float) -> Path:
+    """``duration_s`` seconds of ``source`` from ``start_s``, as a WAV file (ffmpeg)."""
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-ss", str(start_s), "-t", str(duration_s), "-i", str(source),
+                    str(out)], check=True)
+    return out
+
+
+@pytest.fixture(scope="session")
+def one_second(speech_wav: Path, tmp_path_factory) -> Path:
+    """One second of real speech (from 1.0 s of ``speech_wav``)."""
+    return speech_excerpt(speech_wav, tmp_path_factory.mktemp("speech") / "one_second.wav", 1.0, 1.0)
 
 
 @pytest.fixture

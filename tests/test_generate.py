@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
+from conftest import speech_excerpt
 from typer.testing import CliRunner
 
 from portraittalker.cli import app
@@ -19,9 +18,7 @@ runner = CliRunner()
 
 @pytest.fixture(scope="module")
 def two_seconds(speech_wav, tmp_path_factory):
-    path = tmp_path_factory.mktemp("speech") / "two_seconds.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.0", "-t", "2.0", "-i", str(speech_wav), str(path)], check=True)
-    return path
+    return speech_excerpt(speech_wav, tmp_path_factory.mktemp("speech") / "two_seconds.wav", 1.0, 2.0)
 
 
 @pytest.fixture(scope="module")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
-import pytest
 from typer.testing import CliRunner
 
 from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
@@ -13,13 +10,6 @@ from portraittalker.cli import app
 from portraittalker.config import load_params
 from portraittalker.pipeline import generate_video
 from portraittalker.video import read_frames
-
-
-@pytest.fixture(scope="module")
-def one_second(speech_wav, tmp_path_factory):
-    path = tmp_path_factory.mktemp("speech") / "one_second.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.0", "-t", "1.0", "-i", str(speech_wav), str(path)], check=True)
-    return path
 
 
 def test_a_given_avatar_is_rendered_with_its_offsets(ict_head, one_second, tmp_path):

@@ -33,12 +33,6 @@ SR = 16000
 SPEECH_FILES = sorted((REPO_ROOT.parent / "shared" / "data" / "speech").glob("*.wav"))
 
 
-@pytest.fixture(scope="module")
-def one_second(speech_wav, tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("speech") / "one_second.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.0", "-t", "1.0", "-i", str(speech_wav), str(path)], check=True)
-    return path
-
 
 @pytest.fixture()
 def no_work(monkeypatch):

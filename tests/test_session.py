@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
@@ -11,13 +9,6 @@ from portraittalker import pipeline
 from portraittalker.config import load_params
 from portraittalker.render.gl import GLRenderer
 from portraittalker.video import read_frames
-
-
-@pytest.fixture(scope="module")
-def one_second(speech_wav, tmp_path_factory):
-    path = tmp_path_factory.mktemp("speech") / "one_second.wav"
-    subprocess.run(["ffmpeg", "-v", "error", "-ss", "1.0", "-t", "1.0", "-i", str(speech_wav), str(path)], check=True)
-    return path
 
 
 @pytest.fixture(scope="module")
