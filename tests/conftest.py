@@ -52,6 +52,27 @@ def one_second(speech_wav: Path, tmp_path_factory) -> Path:
     return speech_excerpt(speech_wav, tmp_path_factory.mktemp("speech") / "one_second.wav", 1.0, 1.0)
 
 
+def one_error_line(result, *needles: str) -> str:
+    """A CLI result that failed with exactly one ``error:`` line (exit 2) containing every needle; that line."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    assert "Traceback" not in result.output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+class MaliciousPickle:
+    """Pickles to ``os.system(...)``: what a malicious "weights" file does on a plain ``torch.load``."""
+
+    def __init__(self, marker) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
 @pytest.fixture
 def no_download(monkeypatch, tmp_path):
     """An empty torch hub cache and a download function that fails the test if anything tries it."""

@@ -8,6 +8,7 @@ import pkgutil
 from pathlib import Path
 
 import pytest
+from conftest import one_error_line
 from typer.testing import CliRunner
 
 import portraittalker
@@ -59,32 +60,23 @@ def test_rooted_errors_keep_their_builtin_bases() -> None:
     assert issubclass(MissingToolError, RuntimeError)
 
 
-def _one_error_line(result, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
 
 def test_cli_reports_a_library_error_as_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["animate", "--audio", str(tmp_path / "speech.wav"), "--out", str(tmp_path / "m.txt")])
-    _one_error_line(result, "--out", ".parquet")
+    one_error_line(result, "--out", ".parquet")
 
 
 def test_cli_reports_a_missing_input_file_as_one_line(tmp_path: Path) -> None:
     missing = tmp_path / "nope.wav"
     result = runner.invoke(app, ["animate", "--audio", str(missing), "--out", str(tmp_path / "m.parquet"),
                                  "--motion", "baseline"])
-    _one_error_line(result, "not found", str(missing))
+    one_error_line(result, "not found", str(missing))
 
 
 def test_cli_reports_an_os_error_from_outside_the_library_as_one_line(tmp_path: Path) -> None:
     folder = tmp_path / "no_such_cut"  # pandas opens <folder>/cut_manifest.csv: the OS's FileNotFoundError
     result = runner.invoke(app, ["prepare", "--source", "hdtf", "--input", str(folder), "--out", str(tmp_path / "d")])
-    _one_error_line(result, "cut_manifest.csv")
+    one_error_line(result, "cut_manifest.csv")
 
 
 def test_cli_reports_a_bare_root_error_and_keeps_tracebacks_for_bugs(tmp_path: Path, monkeypatch) -> None:
@@ -95,7 +87,7 @@ def test_cli_reports_a_bare_root_error_and_keeps_tracebacks_for_bugs(tmp_path: P
 
     monkeypatch.setattr(config, "load_params", refuse)
     result = runner.invoke(app, ["synth-corpus", "--out", str(tmp_path / "c")])
-    _one_error_line(result, "refused for a reason that spans two lines")
+    one_error_line(result, "refused for a reason that spans two lines")
 
     def bug(*_args, **_kwargs):
         raise TypeError("a bug")
@@ -135,7 +127,7 @@ def test_every_caller_raises_the_one_missing_tool_error(tmp_path: Path, monkeypa
         audio.load_audio(media_file)
     result = runner.invoke(app, ["animate", "--audio", str(media_file), "--out", str(tmp_path / "m.parquet"),
                                  "--motion", "baseline"])
-    _one_error_line(result, "'ffprobe' was not found on PATH", "apt-get install ffmpeg")
+    one_error_line(result, "'ffprobe' was not found on PATH", "apt-get install ffmpeg")
 
 
 def test_help_of_every_command_exits_0_without_an_error_line():

@@ -3,12 +3,12 @@ packages' own APIs, no download, missing/junk/malicious files."""
 
 from __future__ import annotations
 
-import os
 import shutil
 
 import numpy as np
 import pytest
 import torch
+from conftest import MaliciousPickle
 from PIL import Image
 
 from eval.common import WeightsError
@@ -23,13 +23,6 @@ from eval.fid import (
 
 WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"
 
-
-class _Payload:
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 @pytest.fixture(scope="module")
@@ -176,7 +169,7 @@ def test_missing_junk_and_malicious_weight_files(weights_file, no_download, tmp_
     with pytest.raises(WeightsError, match=r"junk\.pth.*weights_only"):
         load_inception(tmp_path / "junk.pth")
     marker = tmp_path / "pwned"
-    torch.save({"fc.weight": _Payload(marker)}, tmp_path / "evil.pth")
+    torch.save({"fc.weight": MaliciousPickle(marker)}, tmp_path / "evil.pth")
     with pytest.raises(WeightsError, match=r"evil\.pth"):
         load_inception(tmp_path / "evil.pth")
     assert not marker.exists()

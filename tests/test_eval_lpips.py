@@ -3,26 +3,19 @@ path, no download, missing/junk/malicious files, evaluate()."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import MaliciousPickle
 
 from eval.common import WeightsError
 from eval.lpips import load_lpips, lpips, lpips_per_frame
 
 BACKBONE_NAME = "alexnet-owt-7be5be79.pth"
 
-
-class _Payload:
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +118,7 @@ def test_weight_errors(weight_files, tmp_path, no_download) -> None:
     with pytest.raises(WeightsError, match=r"list\.pth.*state dict"):
         load_lpips(backbone_path, tmp_path / "list.pth")
     marker = tmp_path / "pwned"
-    torch.save({"lin0.model.1.weight": _Payload(marker)}, tmp_path / "evil.pth")
+    torch.save({"lin0.model.1.weight": MaliciousPickle(marker)}, tmp_path / "evil.pth")
     with pytest.raises(WeightsError, match=r"evil\.pth"):
         load_lpips(backbone_path, tmp_path / "evil.pth")
     assert not marker.exists()

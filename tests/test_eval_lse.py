@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import numpy as np
 import pytest
 import torch
+from conftest import MaliciousPickle
 
 from eval.common import MetricUnavailable, WeightsError
 from eval.lse import LSEConfig, compute_lse, load_syncnet_pipeline, missing_weights_reason
@@ -17,15 +17,6 @@ CLIP = REPO_ROOT.parent / "shared" / "data" / "real_clips" / "WDA_KatieHill_000.
 FACE_BOX = (150.0, 90.0, 360.0, 330.0)  # around the face of the 512² clip, wider than min_face_size 100 px
 FRAMES = 12
 
-
-class _Payload:
-    """Pickles to ``os.system(...)``: what a malicious "weights" file does on a plain ``torch.load``."""
-
-    def __init__(self, marker) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f"touch {self.marker}",)
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +111,7 @@ def test_missing_junk_and_malicious_weight_files(weight_files, tmp_path) -> None
         load_syncnet_pipeline(tmp_path / "junk.model", s3fd)
 
     marker = tmp_path / "pwned"
-    torch.save({"netcnnaud.0.weight": _Payload(marker)}, tmp_path / "evil.model")
+    torch.save({"netcnnaud.0.weight": MaliciousPickle(marker)}, tmp_path / "evil.model")
     with pytest.raises(WeightsError, match=r"evil\.model"):
         load_syncnet_pipeline(tmp_path / "evil.model", s3fd)
     assert not marker.exists()

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile
+from conftest import one_error_line
 from typer.testing import CliRunner
 
 from portraittalker.assets import REPO_ROOT
@@ -50,15 +51,6 @@ def _generate(*args: str):
     return runner.invoke(app, ["generate", "--prompt", "a man", "--motion", "baseline", *args])
 
 
-def _one_error_line(result, *needles: str) -> str:
-    assert result.exit_code == 2, result.output
-    lines = [line for line in result.output.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
-    assert "Traceback" not in result.output
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
 
 def _foreign_mp4(path: Path) -> Path:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=25", "-t", "0.2",
@@ -72,28 +64,28 @@ def test_generate_refuses_to_overwrite_its_input(one_second, tmp_path, no_work):
     speech = tmp_path / "speech.wav"
     speech.write_bytes(one_second.read_bytes())
     before = speech.read_bytes()
-    _one_error_line(_generate("--audio", str(speech), "--out", str(speech)), "is the input file")
+    one_error_line(_generate("--audio", str(speech), "--out", str(speech)), "is the input file")
     link = tmp_path / "link.mp4"  # a symlink to the input, with an innocent name
     link.symlink_to(speech)
-    _one_error_line(_generate("--audio", str(speech), "--out", str(link)), "is the input file")
+    one_error_line(_generate("--audio", str(speech), "--out", str(link)), "is the input file")
     hard = tmp_path / "hard.mp4"  # the same inode
     os.link(speech, hard)
-    _one_error_line(_generate("--audio", str(speech), "--out", str(hard)), "is the input file")
+    one_error_line(_generate("--audio", str(speech), "--out", str(hard)), "is the input file")
     assert speech.read_bytes() == before
 
 
 def test_generate_checks_extension_and_refuses_foreign_files(one_second, tmp_path, no_work):
     text = tmp_path / "x.txt"
     text.write_text("notes")
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(text)), "--out", ".mp4")
+    one_error_line(_generate("--audio", str(one_second), "--out", str(text)), "--out", ".mp4")
     params = tmp_path / "params.yaml"
     params.write_text("seed: 0\n")
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(params), "--params", str(params)),
+    one_error_line(_generate("--audio", str(one_second), "--out", str(params), "--params", str(params)),
                     "is the input file")
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "new.yaml")), ".mp4")
+    one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "new.yaml")), ".mp4")
     foreign = _foreign_mp4(tmp_path / "holiday.mp4")
     before = foreign.read_bytes()
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(foreign)), "not a video written by",
+    one_error_line(_generate("--audio", str(one_second), "--out", str(foreign)), "not a video written by",
                     "--force")
     assert foreign.read_bytes() == before and text.read_text() == "notes" and params.read_text() == "seed: 0\n"
 
@@ -120,11 +112,11 @@ def test_animate_refuses_its_input_wrong_extension_and_foreign_tables(one_second
         return runner.invoke(app, ["animate", "--audio", str(speech), "--out", str(out), "--motion", "baseline",
                                    *extra])
 
-    _one_error_line(animate(speech), "is the input file")
-    _one_error_line(animate(tmp_path / "motion.txt"), ".parquet")
+    one_error_line(animate(speech), "is the input file")
+    one_error_line(animate(tmp_path / "motion.txt"), ".parquet")
     foreign = tmp_path / "data.parquet"
     pd.DataFrame({"a": [1, 2]}).to_parquet(foreign)
-    _one_error_line(animate(foreign), "not a motion table written by", "--force")
+    one_error_line(animate(foreign), "not a motion table written by", "--force")
     assert pd.read_parquet(foreign)["a"].tolist() == [1, 2] and speech.read_bytes() == before
     motion = tmp_path / "motion.parquet"
     assert animate(motion).exit_code == 0
@@ -292,7 +284,7 @@ def test_sigkill_leftovers_are_swept_by_the_next_run(speech_wav, one_second, tmp
                                                ("--yaw", "-400")])
 def test_non_finite_or_out_of_range_angles_name_the_option(one_second, tmp_path, no_work, option, value):
     out = tmp_path / "o.mp4"
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(out), option, value), option, value)
+    one_error_line(_generate("--audio", str(one_second), "--out", str(out), option, value), option, value)
     assert not out.exists()
 
 
@@ -354,11 +346,11 @@ def test_header_only_manifest_is_a_clear_error_and_writes_no_table(tmp_path):
 def test_out_is_a_directory_or_unwritable(one_second, tmp_path, no_work):
     folder = tmp_path / "videos"
     folder.mkdir()
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(folder)), str(folder), "is a directory")
+    one_error_line(_generate("--audio", str(one_second), "--out", str(folder)), str(folder), "is a directory")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(blocker / "o.mp4")), str(blocker))
-    line = _one_error_line(_generate("--audio", str(one_second), "--out", "/proc/o.mp4"), "/proc/o.mp4")
+    one_error_line(_generate("--audio", str(one_second), "--out", str(blocker / "o.mp4")), str(blocker))
+    line = one_error_line(_generate("--audio", str(one_second), "--out", "/proc/o.mp4"), "/proc/o.mp4")
     assert ".tmp" not in line
     with pytest.raises(OutputPathError, match="is a directory"):
         check_video_output(folder, [])
@@ -368,7 +360,7 @@ def test_out_is_a_directory_or_unwritable(one_second, tmp_path, no_work):
 
 @pytest.mark.parametrize("size", ["0", "-1", "7", "65", "4096", "100000"])
 def test_bad_size_names_the_option(one_second, tmp_path, no_work, size):
-    line = _one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--size", size),
+    line = one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--size", size),
                            "--size", "even", "64", "2048")
     assert "render.image_size" not in line
 
@@ -381,25 +373,25 @@ def test_odd_size_and_bad_fps_in_params_fail_before_the_avatar(one_second, tmp_p
         generate_video("a man", one_second, tmp_path / "o.mp4", load_params(overrides={"video": {"fps": -25}}))
     params = tmp_path / "p.yaml"
     params.write_text("video: {fps: -25}\n")
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--params", str(params)),
+    one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--params", str(params)),
                     "video.fps", "-25")
     params.write_text("render: {image_size: 10}\n")  # a schema error: one line naming the key and the value
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--params", str(params)),
+    one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--params", str(params)),
                     "render.image_size", "got 10")
 
 
 def test_negative_seed_names_the_option_and_range(one_second, tmp_path, no_work):
-    _one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--seed", "-1"),
+    one_error_line(_generate("--audio", str(one_second), "--out", str(tmp_path / "o.mp4"), "--seed", "-1"),
                     "--seed", "0 to 4294967295", "-1")
     result = runner.invoke(app, ["animate", "--audio", str(one_second), "--out", str(tmp_path / "m.parquet"),
                                  "--seed", "-1"])
-    _one_error_line(result, "--seed")
+    one_error_line(result, "--seed")
 
 
 def test_symlink_loop_and_dangling_link_are_named(tmp_path, no_work):
     (tmp_path / "a.wav").symlink_to(tmp_path / "b.wav")
     (tmp_path / "b.wav").symlink_to(tmp_path / "a.wav")
-    _one_error_line(_generate("--audio", str(tmp_path / "a.wav"), "--out", str(tmp_path / "o.mp4")),
+    one_error_line(_generate("--audio", str(tmp_path / "a.wav"), "--out", str(tmp_path / "o.mp4")),
                     "symlink loop")
     (tmp_path / "c.wav").symlink_to(tmp_path / "gone.wav")
     with pytest.raises(FileNotFoundError, match=r"symlink to .*gone\.wav, which does not exist"):
