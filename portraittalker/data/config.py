@@ -33,6 +33,17 @@ class QualityConfig(BaseModel):
     max_scene_cuts: int = Field(0, ge=0)
 
 
+class LearnedOffsetConfig(BaseModel):
+    """The second, learned A/V check (``prepare.av_offset.learned``, :mod:`portraittalker.data.speech_sync`):
+    a leave-one-speaker-out ridge from Whisper features to the mouth opening, cross-correlated with the video."""
+
+    enabled: bool = True
+    context: int = Field(2, ge=0, le=8, description="± frames of encoder features per prediction")
+    alpha: float = Field(3000.0, gt=0, description="ridge strength")
+    max_lag: int = Field(10, ge=1, le=25)
+    min_confidence: float = Field(0.3, ge=0, description="peak - median of the lag curve needed to shift")
+
+
 class AVOffsetConfig(BaseModel):
     """The A/V offset check after tracking (params.yaml section ``prepare.av_offset``).
 
@@ -51,6 +62,7 @@ class AVOffsetConfig(BaseModel):
     min_confidence: float = Field(0.2, ge=0, description="peak - median correlation needed to shift")
     min_frames: int = Field(150, ge=1, description="shorter clips are not measured (6 s: 3+ correlation windows)")
     sync: SyncOffsetConfig = Field(default_factory=SyncOffsetConfig)
+    learned: LearnedOffsetConfig = Field(default_factory=LearnedOffsetConfig)
 
     @model_validator(mode="after")
     def _ranges(self) -> AVOffsetConfig:

@@ -67,6 +67,7 @@ from portraittalker.data.quality import (
     probe_media,
     reject,
 )
+from portraittalker.data.speech_sync import refine_av_offsets
 from portraittalker.data.tables import (
     AV_CONFIDENCE_COLUMN,
     AV_OFFSET_COLUMN,
@@ -525,6 +526,12 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
                 _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
                        context, config, source)
         done = [r for r in slots if r is not None]
+        if config.av_offset.enabled and config.av_offset.learned.enabled:
+            start = time.perf_counter()
+            refine_av_offsets([r.row for r in done], {r.row["clip_id"]: r.frames for r in done if r.frames is not None},
+                              out_dir, config.av_offset.learned, config.av_offset.min_frames,
+                              config.av_offset.shift_min_frames, config.fps, config.sample_rate)
+            timings["av_learned_s"] = time.perf_counter() - start
         clips, frames_table = _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
                                      context, config, source)
     finally:

@@ -98,6 +98,9 @@ class MotionModelConfig(BaseModel):
     predict_gaze: bool = False
     # Blinks are barely speech-correlated: "sample" draws natural blinks from the seed at inference.
     blink_source: Literal["predict", "sample"] = "sample"
+    # Encoder-feature models: a frozen ridge readout over ±linear_context frames (0: none), fitted in closed form
+    # before training; the transformer then learns the residual (motion/readout.py).
+    linear_context: int = Field(0, ge=0, le=12)
     # Inference attends within 12 s windows (attention cost grows with window length) cross-faded over 1.2 s.
     chunk_frames: int = Field(300, ge=50)
     chunk_overlap: int = Field(30, ge=0)
