@@ -5,20 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portraittalker.data.synth import (
-    BUILTIN_LANGUAGES,
+from portraittalker.data.config import SynthCorpusConfig
+from portraittalker.data.synth.espeak import (
     SpeechParams,
-    SynthCorpusConfig,
     UnknownLanguageError,
-    UnknownSentencesError,
-    assign_speaker_splits,
     espeak_languages,
-    plan_corpus,
-    resolve_languages,
-    speaker_profile,
-    synthesize_motion,
     synthesize_with_phonemes,
 )
+from portraittalker.data.synth.motion import synthesize_motion
+from portraittalker.data.synth.plan import assign_speaker_splits, plan_corpus, speaker_profile
+from portraittalker.data.synth.sentences import BUILTIN_LANGUAGES, UnknownSentencesError, resolve_languages
 from portraittalker.motion.schema import motion_columns
 from portraittalker.visemes import phonemes_to_visemes
 
