@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from portraittalker.audio import MissingToolError, load_audio
-from portraittalker.speech import SpeechSynthesisError, synthesize_speech
+from portraittalker.speech.tts import SpeechSynthesisError, synthesize_speech
 
 
 def test_synthesize_english_to_16k_mono(tmp_path) -> None:

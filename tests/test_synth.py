@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 from portraittalker.data.config import SynthCorpusConfig
-from portraittalker.data.synth.espeak import (
+from portraittalker.data.synth.motion import synthesize_motion
+from portraittalker.data.synth.plan import assign_speaker_splits, plan_corpus, speaker_profile
+from portraittalker.data.synth.sentences import BUILTIN_LANGUAGES, UnknownSentencesError, resolve_languages
+from portraittalker.motion.schema import motion_columns
+from portraittalker.speech.phonemes import (
     SpeechParams,
     UnknownLanguageError,
     espeak_languages,
     synthesize_with_phonemes,
 )
-from portraittalker.data.synth.motion import synthesize_motion
-from portraittalker.data.synth.plan import assign_speaker_splits, plan_corpus, speaker_profile
-from portraittalker.data.synth.sentences import BUILTIN_LANGUAGES, UnknownSentencesError, resolve_languages
-from portraittalker.motion.schema import motion_columns
-from portraittalker.visemes import phonemes_to_visemes
+from portraittalker.speech.visemes import phonemes_to_visemes
 
 
 def _check_timings(result) -> None:

@@ -1,7 +1,8 @@
 """Dataset-stage settings: ``prepare`` (quality, crop, A/V offset, fitting, previews) and ``synth``.
 
 Pydantic and stdlib only, so ``params.yaml`` validates without cv2, torch or MediaPipe; the stage modules
-(and :mod:`portraittalker.fitting`, :mod:`portraittalker.visemes`) import their settings from here.
+(and :mod:`portraittalker.fitting`) import their settings from here; the coarticulation settings are
+:mod:`portraittalker.speech.config`'s.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pydantic import BaseModel, Field, model_validator
 from portraittalker.audio_config import SyncOffsetConfig
 from portraittalker.motion.config import FPS
 from portraittalker.render.config import GLRendererConfig
+from portraittalker.speech.config import CoarticulationConfig
 
 
 class QualityConfig(BaseModel):
@@ -136,20 +138,6 @@ class PrepareConfig(BaseModel):
         relevant["fitting"].pop("device", None)
         payload = json.dumps({"v": PREPARE_VERSION, **relevant}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-class CoarticulationConfig(BaseModel):
-    """``synth.coarticulation``: dominance-function coarticulation and track smoothing."""
-
-    anticipation_s: float = Field(0.07, gt=0, description="dominance decay time before a segment (anticipatory)")
-    carryover_s: float = Field(0.05, gt=0, description="dominance decay time after a segment (carry-over)")
-    shape_exponent: float = Field(1.0, gt=0, description="c in exp(-(Δ/τ)^c); 1 = Cohen-Massaro's exponential")
-    constriction_ramp_s: float = Field(0.04, gt=0, description="closing/opening time of lip closures")
-    min_constriction_s: float = Field(0.045, ge=0, description="shortest held closure, so every /p/ shows in a frame")
-    smoothing_s: float = Field(0.012, ge=0, description="Gaussian σ for articulator inertia (0 = none)")
-    short_pause_s: float = Field(
-        0.15, gt=0, description="pauses shorter than this pull towards rest proportionally less (syllable gaps)"
-    )
 
 
 # =============================================================================================

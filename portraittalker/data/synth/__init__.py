@@ -4,7 +4,7 @@ Per clip: a sentence in the clip's language is spoken by espeak-ng through its C
 synthesis callback reports every phoneme with its sample position in the audio it returns (so
 timings are exact, not estimated; each synthesis runs in a fresh worker process because the library
 is not reproducible across calls within one process — see ``_espeak_worker.py``); phonemes become
-visemes and coarticulated ICT mouth tracks (:mod:`portraittalker.visemes`); seeded blinks, head
+visemes and coarticulated ICT mouth tracks (:mod:`portraittalker.speech.visemes`); seeded blinks, head
 motion and gaze are added; a random avatar (:class:`~portraittalker.avatar.designer.AttributeDesigner`
 from a random attribute prompt) is rendered with :class:`~portraittalker.render.gl.GLRenderer`; the
 frames and the speech are written as a 25 fps MP4.
@@ -25,9 +25,8 @@ Corpus layout (``out_dir``), readable by ``prepare`` as a ``folder`` source (``c
 
 All parquet files carry :data:`~portraittalker.data.tables.DATASET_METADATA_KEY` metadata.
 
-Modules, in the order a clip is made:
+Modules, in the order a clip is made (the speech itself comes from :mod:`portraittalker.speech.phonemes`):
 
-- :mod:`.espeak`: espeak-ng through its C library (audio + exact phoneme events).
 - :mod:`.sentences`: what a clip says (built-in sentences per language) and its frame-padded speech.
 - :mod:`.plan`: seeded speakers, clip plans and speaker splits.
 - :mod:`.motion`: the ground-truth motion table of one clip.

@@ -33,7 +33,7 @@ from portraittalker.head.base import HeadModel
 from portraittalker.head.ict import ICTFaceKit
 from portraittalker.io_utils import write_text_atomic
 from portraittalker.motion.schema import FPS
-from portraittalker.visemes import phonemes_to_visemes
+from portraittalker.speech.visemes import phonemes_to_visemes
 
 logger = logging.getLogger(__name__)
 

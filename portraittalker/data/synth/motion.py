@@ -20,7 +20,7 @@ from portraittalker.motion.schema import (
     MotionTable,
     motion_columns,
 )
-from portraittalker.visemes import MOUTH_EXPRESSIONS, VOWEL_VISEMES, VisemeSegment, viseme_tracks
+from portraittalker.speech.visemes import MOUTH_EXPRESSIONS, VOWEL_VISEMES, VisemeSegment, viseme_tracks
 
 
 def _speaking_activity(segments: Sequence[VisemeSegment], n_frames: int, fps: float) -> np.ndarray:

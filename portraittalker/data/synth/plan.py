@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from portraittalker.data.config import SynthCorpusConfig
-from portraittalker.data.synth.espeak import SpeechParams
 from portraittalker.data.synth.sentences import LanguageSpec
+from portraittalker.speech.phonemes import SpeechParams
 
 # Prompt words the avatar designer understands (portraittalker.avatar.vocabulary); adults only,
 # natural hair colours weighted up so most speakers look like ordinary people.

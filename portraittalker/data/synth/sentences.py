@@ -10,15 +10,15 @@ import numpy as np
 
 from portraittalker.audio import Audio
 from portraittalker.data.config import SynthCorpusConfig
-from portraittalker.data.synth.espeak import (
+from portraittalker.errors import PortraitTalkerError
+from portraittalker.motion.schema import FPS
+from portraittalker.speech.phonemes import (
     SpeechParams,
     UnknownLanguageError,
     espeak_languages,
     synthesize_with_phonemes,
 )
-from portraittalker.errors import PortraitTalkerError
-from portraittalker.motion.schema import FPS
-from portraittalker.visemes import PhonemeTiming
+from portraittalker.speech.visemes import PhonemeTiming
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from portraittalker.data.tables import (
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.schema import FPS
-from portraittalker.visemes import PhonemeTiming, phoneme_to_viseme
+from portraittalker.speech.visemes import PhonemeTiming, phoneme_to_viseme
 
 CORPUS_FILE = "corpus.parquet"
 PHONEMES_FILE = "phonemes.parquet"

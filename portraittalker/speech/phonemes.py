@@ -20,7 +20,7 @@ from scipy.signal import resample_poly
 
 from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.visemes import PhonemeTiming
+from portraittalker.speech.visemes import PhonemeTiming
 
 
 class EspeakError(PortraitTalkerError, RuntimeError):
@@ -31,7 +31,7 @@ class UnknownLanguageError(EspeakError, ValueError):
     """espeak-ng has no voice for a requested language; the message lists the available ones."""
 
 
-_WORKER = Path(__file__).parent.parent / "_espeak_worker.py"
+_WORKER = Path(__file__).with_name("_espeak_worker.py")
 _WORKER_TIMEOUT_S = 120.0
 
 
