@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.tracking import FaceTrack, FaceTracker
+from portraittalker.face.tracking import FaceTrack, FaceTracker
 
 log = logging.getLogger(__name__)
 

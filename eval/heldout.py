@@ -31,8 +31,8 @@ import pandas as pd
 
 from eval.landmarks import RIGID_68, scaled68
 from portraittalker.data.tables import CLIPS_FILE
+from portraittalker.face.tracking import FaceTrack, track_video
 from portraittalker.io_utils import write_text_atomic
-from portraittalker.tracking import FaceTrack, track_video
 
 MOUTH_68 = np.arange(48, 68)
 GENERATORS = ("model", "baseline")
