@@ -10,12 +10,8 @@ from portraittalker.data.synth.motion import synthesize_motion
 from portraittalker.data.synth.plan import assign_speaker_splits, plan_corpus, speaker_profile
 from portraittalker.data.synth.sentences import BUILTIN_LANGUAGES, UnknownSentencesError, resolve_languages
 from portraittalker.motion.schema import motion_columns
-from portraittalker.speech.phonemes import (
-    SpeechParams,
-    UnknownLanguageError,
-    espeak_languages,
-    synthesize_with_phonemes,
-)
+from portraittalker.speech.espeak import UnknownLanguageError, espeak_languages
+from portraittalker.speech.phonemes import SpeechParams, synthesize_with_phonemes
 from portraittalker.speech.visemes import phonemes_to_visemes
 
 

@@ -1,30 +1,29 @@
 """Text-to-speech with espeak-ng: a dependency-light speech source for demos and synthetic data.
 
 espeak-ng is a formant synthesiser: robotic, but deterministic, offline, multilingual and a
-Debian package. Its WAV output (22.05 kHz) is decoded through :func:`portraittalker.audio.load_audio`,
+Debian package. The samples come from the one espeak-ng front end (:mod:`portraittalker.speech.espeak`),
+synthesised as the ``espeak-ng`` command does; they are decoded through :func:`portraittalker.audio.load_audio`,
 so the result follows the pipeline's audio convention (16 kHz mono float32).
 """
 
 from __future__ import annotations
 
-import functools
 import re
-import subprocess
 import tempfile
+import wave
 from pathlib import Path
 
-from portraittalker.audio import (
-    DEFAULT_SAMPLE_RATE,
-    Audio,
-    load_audio,
-    require_tool,
-    stderr_tail,
-    write_wav,
-)
+from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, load_audio, write_wav
 from portraittalker.audio_config import SpeechConfig as SpeechConfig
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.speech.espeak import (
+    EspeakError,
+    EspeakNotInstalledError,
+    UnknownLanguageError,
+    espeak_variants,
+    synthesize_native,
+)
 
-ESPEAK_PACKAGE = "espeak-ng"
 _LANGUAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
 
 
@@ -45,54 +44,45 @@ def synthesize_speech(
 
     ``language`` is an espeak-ng voice code (``espeak-ng --voices``); ``voice`` an optional variant
     (``espeak-ng --voices=variant``, e.g. ``f3``). With ``out_path`` the 16 kHz mono WAV is also
-    written there (atomically) and becomes ``Audio.source``.
+    written there (atomically) and becomes ``Audio.source``. A missing espeak-ng raises
+    :class:`~portraittalker.speech.espeak.EspeakNotInstalledError` (a ``MissingToolError``).
     """
     if not text or not text.strip():
         raise SpeechSynthesisError("synthesize_speech: text is empty")
     if not _LANGUAGE_PATTERN.match(language):
         raise SpeechSynthesisError(f"synthesize_speech: invalid language code {language!r}")
-    espeak = require_tool("espeak-ng", ESPEAK_PACKAGE)
     voice_spec = language
-    if voice is not None:
-        variants = _espeak_variants(espeak)
-        if voice not in variants:
-            # espeak-ng silently ignores unknown variants, so check them ourselves.
-            raise SpeechSynthesisError(
-                f"unknown espeak-ng voice variant {voice!r}; available: {', '.join(sorted(variants)[:20])}, …"
-                " (see `espeak-ng --voices=variant`)"
-            )
-        voice_spec = f"{language}+{voice}"
+    try:
+        if voice is not None:
+            variants = espeak_variants()
+            if voice not in variants:
+                # espeak-ng silently ignores unknown variants, so check them ourselves.
+                raise SpeechSynthesisError(
+                    f"unknown espeak-ng voice variant {voice!r}; available: {', '.join(sorted(variants)[:20])}, …"
+                    " (see `espeak-ng --voices=variant`)"
+                )
+            voice_spec = f"{language}+{voice}"
+        native = synthesize_native(text, voice_spec, rate_wpm=words_per_minute, like_command=True)
+    except UnknownLanguageError as error:
+        raise SpeechSynthesisError(
+            f"unknown espeak-ng language/voice {language!r} (see `espeak-ng --voices`): {error}"
+        ) from error
+    except EspeakNotInstalledError:
+        raise
+    except EspeakError as error:
+        raise SpeechSynthesisError(f"espeak-ng failed for {voice_spec!r}: {error}") from error
 
     with tempfile.TemporaryDirectory(prefix="portraittalker-tts-") as tmp_dir:
+        # Decoded from a WAV by ffmpeg, as the espeak-ng command's output always was: the same resampling.
         raw_wav = Path(tmp_dir) / "espeak.wav"
-        # Text goes in on stdin so that text starting with "-" is never parsed as an option.
-        result = subprocess.run(
-            [espeak, "-v", voice_spec, "-s", str(words_per_minute), "-w", str(raw_wav), "--stdin"],
-            input=text.encode("utf-8"),
-            capture_output=True,
-            check=False,
-        )
-        message = stderr_tail(result.stderr)
-        if result.returncode != 0 or not raw_wav.is_file():
-            if "voice does not exist" in message:
-                raise SpeechSynthesisError(
-                    f"unknown espeak-ng language/voice {language!r} (see `espeak-ng --voices`): {message}"
-                )
-            raise SpeechSynthesisError(f"espeak-ng failed (exit {result.returncode}) for {voice_spec!r}: {message}")
+        with wave.open(str(raw_wav), "wb") as handle:
+            handle.setnchannels(1)
+            handle.setsampwidth(2)
+            handle.setframerate(native.sample_rate)
+            handle.writeframes(native.samples.astype("<i2").tobytes())
         audio = load_audio(raw_wav, sample_rate=sample_rate, max_duration_s=None)
 
     audio.source = None
     if out_path is not None:
         audio.source = write_wav(out_path, audio)
     return audio
-
-
-@functools.lru_cache(maxsize=1)
-def _espeak_variants(espeak: str) -> frozenset[str]:
-    listing = subprocess.run([espeak, "--voices=variant"], capture_output=True, text=True, check=False).stdout
-    names = set()
-    for line in listing.splitlines()[1:]:
-        columns = line.split()
-        if len(columns) >= 5:
-            names.add(columns[4].removeprefix("!v/"))
-    return frozenset(names)

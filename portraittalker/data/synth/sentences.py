@@ -12,12 +12,8 @@ from portraittalker.audio import Audio
 from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.motion.schema import FPS
-from portraittalker.speech.phonemes import (
-    SpeechParams,
-    UnknownLanguageError,
-    espeak_languages,
-    synthesize_with_phonemes,
-)
+from portraittalker.speech.espeak import UnknownLanguageError, espeak_languages
+from portraittalker.speech.phonemes import SpeechParams, synthesize_with_phonemes
 from portraittalker.speech.visemes import PhonemeTiming
 
 
