@@ -8,7 +8,6 @@ the rebuild next time. Keys are hashes of everything the cached arrays depend on
 from __future__ import annotations
 
 import functools
-import hashlib
 import logging
 import os
 import zipfile
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path, file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +55,4 @@ def file_digest(path: str | Path) -> str:
 
 @functools.lru_cache(maxsize=16)
 def _file_digest(path: str, _size: int, _mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)
