@@ -22,8 +22,8 @@ import torch
 from portraittalker.assets import REPO_ROOT
 from portraittalker.data.prepare import PrepareConfig, PrepareContext, collect_folder_inputs, prepare_dataset
 from portraittalker.data.tables import CLIPS_FILE, FRAMES_FILE
-from portraittalker.fitting import fit_landmarks
-from portraittalker.tracking import FaceTracker, iter_video_rgb
+from portraittalker.face.fitting import fit_landmarks
+from portraittalker.face.tracking import FaceTracker, iter_video_rgb
 
 DEFAULT_CLIPS = REPO_ROOT.parent / "shared" / "data" / "real_clips"
 

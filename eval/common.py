@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.tracking import FaceTrack, FaceTracker
+from portraittalker.face.tracking import FaceTrack, FaceTracker
 
 log = logging.getLogger(__name__)
 
@@ -80,17 +79,7 @@ def read_video_rgb(path: str | Path, max_frames: int | None = None) -> np.ndarra
     path = Path(path)
     if not path.is_file():
         raise EvalInputError(f"video not found: {path}")
-    frames = []
-    iterator: Iterator[np.ndarray] = read_frames(path)
-    try:
-        for frame in iterator:
-            frames.append(frame)
-            if max_frames is not None and len(frames) >= max_frames:
-                break
-    finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+    frames = list(read_frames(path, max_frames=max_frames))
     if not frames:
         raise EvalInputError(f"video {path} has no decodable frames")
     return np.stack(frames)

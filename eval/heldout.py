@@ -31,8 +31,8 @@ import pandas as pd
 
 from eval.landmarks import RIGID_68, scaled68
 from portraittalker.data.tables import CLIPS_FILE
+from portraittalker.face.tracking import FaceTrack, track_video
 from portraittalker.io_utils import write_text_atomic
-from portraittalker.tracking import FaceTrack, track_video
 
 MOUTH_68 = np.arange(48, 68)
 GENERATORS = ("model", "baseline")
@@ -246,7 +246,7 @@ def language_mouth_stats(generators: dict[str, Any], head: Any, speech_dir: str 
     from eval.probe import mouth_gap_function
     from portraittalker.audio import load_audio
     from portraittalker.motion.schema import expression_columns
-    from portraittalker.speech import synthesize_speech
+    from portraittalker.speech.tts import synthesize_speech
 
     inputs: dict[str, np.ndarray] = {}
     folder = Path(speech_dir) if speech_dir else None

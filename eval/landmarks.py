@@ -22,7 +22,7 @@ import numpy as np
 
 from eval.common import MetricUnavailable, interpolate_nans
 from eval.schema import LandmarkConfig
-from portraittalker.tracking import (
+from portraittalker.face.tracking import (
     LEFT_EYE_INNER,
     LEFT_EYE_LOWER,
     LEFT_EYE_OUTER,

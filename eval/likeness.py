@@ -80,7 +80,7 @@ def skin_mask(points: np.ndarray, shape: tuple[int, int], regions: dict) -> np.n
 
 def measure_video(path: Path, *, start: int = 0, step: int = 1, max_frames: int = 60) -> FaceSample:
     """Track frames ``start, start+step, ...`` of ``path`` (at most ``max_frames``); frames without a face skipped."""
-    from portraittalker.tracking import (
+    from portraittalker.face.tracking import (
         CHIN,
         FOREHEAD,
         MOUTH_INNER_LOWER,

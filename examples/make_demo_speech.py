@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from portraittalker.speech import synthesize_speech
+from portraittalker.speech.tts import synthesize_speech
 
 SENTENCES = {
     "en": "Hello! I am a talking head, made from one sentence of text and this voice.",

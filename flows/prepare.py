@@ -30,7 +30,7 @@ from portraittalker.data.prepare import (
     prepare_dataset,
 )
 from portraittalker.data.recovery import recovery_table, summarise_recovery
-from portraittalker.data.synth import make_synthetic_corpus
+from portraittalker.data.synth.corpus import make_synthetic_corpus
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run

@@ -30,7 +30,7 @@ from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.files import atomic_path
 from portraittalker.media.probe import probe_json, run_ffprobe
 
-# Re-exported (the tool helpers moved to media/): speech.py and the tests import them from here.
+# Re-exported (the tool helpers moved to media/): the tests import them from here.
 from portraittalker.media.tools import STDERR_TAIL_CHARS as STDERR_TAIL_CHARS
 from portraittalker.media.tools import MissingToolError as MissingToolError
 from portraittalker.media.tools import require_tool, stderr_tail

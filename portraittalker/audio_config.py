@@ -1,6 +1,6 @@
 """``audio`` and ``speech`` settings and the A/V-offset estimator's, pydantic only (no numpy, soundfile, scipy).
 
-:mod:`portraittalker.audio`, :mod:`portraittalker.speech` and :mod:`portraittalker.sync` import them from here.
+:mod:`portraittalker.audio`, :mod:`portraittalker.speech.tts` and :mod:`portraittalker.sync` import them from here.
 """
 
 from __future__ import annotations

@@ -197,7 +197,7 @@ def synth_corpus(
 ) -> None:
     """Render a synthetic multilingual corpus with exact audio-motion alignment (espeak-ng phoneme timings)."""
     from portraittalker.config import load_params
-    from portraittalker.data.synth import make_synthetic_corpus
+    from portraittalker.data.synth.corpus import make_synthetic_corpus
     from portraittalker.head import head_from_config
 
     params = load_params(params_path)

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Literal
 
 import numpy as np
 
@@ -294,21 +294,42 @@ def probe_video(path: str | Path) -> VideoInfo:
     )
 
 
-def read_frames(path: str | Path, size: int | None = None) -> Iterator[np.ndarray]:
-    """Yield decoded (H, W, 3) uint8 RGB frames one at a time.
+def read_frames(path: str | Path, size: int | None = None, *, every_frame: bool = False,
+                max_frames: int | None = None, start_s: float | None = None,
+                colour_matrix: Literal["tagged", "bt601"] = "tagged") -> Iterator[np.ndarray]:
+    """Yield decoded (H, W, 3) uint8 RGB frames one at a time: the library's one video decoder.
 
     ``size`` scales every frame to ``size`` x ``size`` (the pipeline works on square crops; the
-    aspect ratio of non-square input is not preserved). Frames are produced lazily; closing the
-    generator early stops ffmpeg.
+    aspect ratio of non-square input is not preserved). By default ffmpeg resamples the stream to
+    its nominal frame rate (a variable-rate file gains or loses frames); ``every_frame`` yields each
+    decoded frame exactly once instead, as a tracker wants. ``max_frames`` stops after that many;
+    ``start_s`` starts at the first frame shown at or after that time on the video stream's own
+    clock (its presentation timestamps, start time included). ``colour_matrix="bt601"`` converts
+    YUV with the BT.601 matrix whatever the stream's tag says, as OpenCV's decoder does (it differs
+    from ``"tagged"`` only for BT.709-tagged video, by up to ~10 levels). Frames are produced lazily;
+    closing the generator early stops ffmpeg.
     """
     info = probe_video(path)
     width, height = (size, size) if size is not None else (info.width, info.height)
     if width <= 0 or height <= 0:
         raise ValueError(f"read_frames({path}): invalid output size {width}x{height}")
+    if max_frames is not None and max_frames <= 0:
+        return
     ffmpeg = require_tool("ffmpeg")
-    command = [ffmpeg, "-nostdin", "-v", "error", "-i", str(path), "-map", "0:v:0", "-an", "-sn"]
-    if size is not None:
-        command += ["-vf", f"scale={width}:{height}:flags=area"]
+    command = [ffmpeg, "-nostdin", "-v", "error"]
+    if start_s is not None:
+        # -seek_timestamp: -ss is a stream timestamp, not an offset from the container's (earliest stream's) start.
+        command += ["-seek_timestamp", "1", "-ss", f"{start_s:.6f}"]
+    command += ["-i", str(path), "-map", "0:v:0", "-an", "-sn"]
+    scale = [f"{width}:{height}:flags=area"] if size is not None else []
+    if colour_matrix == "bt601":
+        scale.append("in_color_matrix=bt601")
+    if scale:
+        command += ["-vf", "scale=" + ":".join(scale)]
+    if every_frame:
+        command += ["-fps_mode", "passthrough"]
+    if max_frames is not None:
+        command += ["-frames:v", str(max_frames)]
     command += ["-f", "rawvideo", "-pix_fmt", "rgb24", "pipe:1"]
     frame_bytes = width * height * 3
     with tempfile.TemporaryFile() as stderr:

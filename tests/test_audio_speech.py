@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from portraittalker.audio import MissingToolError, load_audio
-from portraittalker.speech import SpeechSynthesisError, synthesize_speech
+from portraittalker.speech import espeak
+from portraittalker.speech.tts import SpeechSynthesisError, synthesize_speech
 
 
 def test_synthesize_english_to_16k_mono(tmp_path) -> None:
@@ -48,6 +49,32 @@ def test_empty_text(text) -> None:
 
 
 def test_missing_espeak_names_debian_package(tmp_path, monkeypatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path / "empty_bin"))
-    with pytest.raises(MissingToolError, match="apt-get install espeak-ng"):
+    # The worker as it runs where libespeak-ng is not installed: none of its library names load.
+    worker = tmp_path / "worker_without_library.py"
+    worker.write_text(
+        "import sys\n"
+        f"sys.path.insert(0, {str(espeak._WORKER.parent)!r})\n"
+        "import _espeak_worker as w\n"
+        "w.LIBRARY_NAMES = ('libespeak-ng-absent.so',)\n"
+        "w.ctypes.util.find_library = lambda _name: None\n"
+        "sys.exit(w.main())\n"
+    )
+    monkeypatch.setattr(espeak, "_WORKER", worker)
+    with pytest.raises(MissingToolError, match=r"libespeak-ng not found.*apt-get install espeak-ng"):
         synthesize_speech("hello")
+
+
+def test_samples_are_the_espeak_ng_commands(tmp_path) -> None:
+    """One front end (libespeak-ng), the command's output: the WAV ``espeak-ng -w`` writes, decoded the same way."""
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("the espeak-ng command is not installed")
+    for text, language, voice in (("Hello world, this is a test.", "en", None), ("Guten Tag", "de", "f3")):
+        spec = f"{language}+{voice}" if voice else language
+        command_wav = tmp_path / "command.wav"
+        subprocess.run(["espeak-ng", "-v", spec, "-s", "160", "-w", str(command_wav), "--stdin"],
+                       input=text.encode(), check=True)
+        expected = load_audio(command_wav, max_duration_s=None).samples
+        np.testing.assert_array_equal(synthesize_speech(text, language, voice).samples, expected)

@@ -20,7 +20,7 @@ from portraittalker.media.tools import MissingToolError, require_tool
 runner = CliRunner()
 # Deliberately outside the root: a signal (like KeyboardInterrupt, `except Exception` must not catch it), and the
 # espeak worker's private error (that script runs alone in a subprocess and imports nothing of the package).
-NOT_ROOTED = {"portraittalker.io_utils.Terminated", "portraittalker.data._espeak_worker.WorkerError"}
+NOT_ROOTED = {"portraittalker.io_utils.Terminated", "portraittalker.speech._espeak_worker.WorkerError"}
 
 
 def _library_exception_classes() -> dict[str, type[BaseException]]:

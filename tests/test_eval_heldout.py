@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from eval.heldout import aligned_mouth_lmd, lagged_correlation, language_mouth_stats, score_clip, summarise
-from portraittalker.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER, FaceTrack
+from portraittalker.face.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER, FaceTrack
 
 
 def _track(opening: np.ndarray, scale: float = 1.0, shift: float = 0.0, seed: int = 0) -> FaceTrack:

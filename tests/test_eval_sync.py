@@ -16,7 +16,7 @@ from eval import landmarks
 from eval.common import load_audio_16k, read_video_rgb, track_frames
 from eval.sync_offset import estimate_av_offset
 from portraittalker.assets import REPO_ROOT
-from portraittalker.tracking import FaceTrack
+from portraittalker.face.tracking import FaceTrack
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CLIPS = sorted((SHARED / "real_clips").glob("*.mp4"))

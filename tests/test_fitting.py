@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from portraittalker.fitting import (
+from portraittalker.face.fitting import (
     MEDIAPIPE_IRIS_LEFT,
     MEDIAPIPE_IRIS_RIGHT,
     FittingConfig,
@@ -15,8 +15,8 @@ from portraittalker.fitting import (
     fit_camera,
     fit_landmarks,
 )
+from portraittalker.face.tracking import MEDIAPIPE_TO_68
 from portraittalker.head.base import HeadParams
-from portraittalker.tracking import MEDIAPIPE_TO_68
 
 
 @pytest.fixture(scope="module")

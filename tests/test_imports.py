@@ -1,5 +1,7 @@
 """Import hygiene: params load light, ``portraittalker`` stands alone, and ``portraittalker``/``eval`` have no cycles.
 
+The orchestration services are an install extra, not core dependencies, and the library runs without them.
+
 The graph is built from the source (every ``import``/``from`` statement, function-level ones included), so a
 deferred import that would close a cycle, or reach into ``eval``/``flows``/``tasks``, fails here too.
 """
@@ -8,8 +10,10 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -21,6 +25,9 @@ PACKAGES = ("portraittalker", "eval")
 OFF_LIMITS = ("eval", "flows", "tasks", "prefect", "mlflow")
 LIBRARY_ENTRY_POINTS = {"portraittalker.cli"}
 HEAVY = ("torch", "cv2", "pytorch3d", "eval", "mlflow", "prefect")
+# The `orchestration` extra of pyproject.toml (distribution names), and the modules they install.
+ORCHESTRATION = {"prefect", "prefect-dask", "dvc", "mlflow"}
+ORCHESTRATION_MODULES = ("prefect", "prefect_dask", "dvc", "mlflow")
 
 
 def _module_files() -> dict[str, tuple[Path, bool]]:
@@ -160,3 +167,26 @@ def test_loading_params_stays_light(statement: str) -> None:
     assert result.returncode == 0, result.stderr
     heavy = json.loads(result.stdout.strip().splitlines()[-1])
     assert heavy == [], f"loading params imported {heavy}"
+
+
+def _distribution(requirement: str) -> str:
+    """``"prefect>=3.8,<3.9"`` -> ``"prefect"`` (normalised as pip compares names)."""
+    name = re.split(r"[\s<>=!~;\[]", requirement.strip(), maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_orchestration_is_an_extra_not_a_core_dependency() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    core = {_distribution(r) for r in project["dependencies"]}
+    assert not core & ORCHESTRATION, f"core dependencies include {sorted(core & ORCHESTRATION)}"
+    assert {_distribution(r) for r in project["optional-dependencies"]["orchestration"]} == ORCHESTRATION
+
+
+def test_pipeline_runs_without_orchestration_modules() -> None:
+    code = ("import json, sys; import portraittalker.pipeline; "
+            f"print(json.dumps([m for m in {ORCHESTRATION_MODULES!r} if m in sys.modules]))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    loaded = json.loads(result.stdout.strip().splitlines()[-1])
+    assert loaded == [], f"import portraittalker.pipeline loaded {loaded}"

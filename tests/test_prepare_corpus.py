@@ -17,8 +17,8 @@ from portraittalker.data.normalise import CropConfig, face_square, normalise_cli
 from portraittalker.data.prepare import PrepareConfig, _base_row, _finalise_clips, prepare_clip
 from portraittalker.data.quality import AVOffsetConfig, check_av_offset, probe_media
 from portraittalker.data.tables import CLIP_COLUMNS, DatasetMeta, read_dataset_tables, write_table
+from portraittalker.face.tracking import FaceTracker, track_video
 from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
-from portraittalker.tracking import FaceTracker, track_video
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CORPUS = SHARED / "real_corpus"

@@ -462,7 +462,7 @@ def test_two_faces_that_also_lose_the_stream_are_multiple_faces_not_no_face() ->
     import numpy as np
 
     from portraittalker.data.quality import QualityConfig, check_track
-    from portraittalker.tracking import FaceTrack
+    from portraittalker.face.tracking import FaceTrack
 
     n = 60
     detected = np.zeros(n, np.int16)

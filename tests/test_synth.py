@@ -5,22 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portraittalker.data.synth import (
-    BUILTIN_LANGUAGES,
-    SpeechParams,
-    SynthCorpusConfig,
-    UnknownLanguageError,
-    UnknownSentencesError,
-    assign_speaker_splits,
-    espeak_languages,
-    plan_corpus,
-    resolve_languages,
-    speaker_profile,
-    synthesize_motion,
-    synthesize_with_phonemes,
-)
+from portraittalker.data.config import SynthCorpusConfig
+from portraittalker.data.synth.motion import synthesize_motion
+from portraittalker.data.synth.plan import assign_speaker_splits, plan_corpus, speaker_profile
+from portraittalker.data.synth.sentences import BUILTIN_LANGUAGES, UnknownSentencesError, resolve_languages
 from portraittalker.motion.schema import motion_columns
-from portraittalker.visemes import phonemes_to_visemes
+from portraittalker.speech.espeak import UnknownLanguageError, espeak_languages
+from portraittalker.speech.phonemes import SpeechParams, synthesize_with_phonemes
+from portraittalker.speech.visemes import phonemes_to_visemes
 
 
 def _check_timings(result) -> None:

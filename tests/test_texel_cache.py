@@ -1,11 +1,12 @@
-"""The texel-geometry disk cache: built once, then loaded (same arrays), keyed by head geometry and size."""
+"""The avatar disk caches: texel geometry (keyed by head geometry and size) and shape directions (keyed by the
+head-model file), each built once, then loaded (same arrays)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from portraittalker.avatar import texels
+from portraittalker.avatar import designer, texels
 from portraittalker.config import load_params
 from portraittalker.head import head_from_config
 
@@ -44,3 +45,31 @@ def test_broken_cache_file_is_rebuilt(head, tmp_path, monkeypatch):
     assert geometry.position.shape == (32, 32, 3)
     with np.load(path) as stored:  # and the rebuilt one was stored again
         assert np.array_equal(stored["covered"], geometry.covered)
+
+
+def test_shape_directions_are_fitted_once_then_loaded(head, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    fitted = designer._fit_shape_directions(head)
+    assert tuple(fitted) == designer.SHAPE_DIRECTION_NAMES  # the names the cache stores
+    monkeypatch.setattr(designer, "_DIRECTIONS", type(designer._DIRECTIONS)())  # no in-memory entry
+    first = designer.shape_directions(head)
+    (path,) = (tmp_path / "shape-directions").glob("*.npz")
+    assert not list(path.parent.glob("*.tmp*"))
+
+    def no_fit(*_args: object) -> None:
+        raise AssertionError("the cached directions should have been loaded")
+
+    monkeypatch.setattr(designer, "_fit_shape_directions", no_fit)
+    monkeypatch.setattr(designer, "_DIRECTIONS", type(designer._DIRECTIONS)())
+    loaded = designer.shape_directions(head)
+    for name in designer.SHAPE_DIRECTION_NAMES:
+        assert np.array_equal(loaded[name], fitted[name]) and np.array_equal(first[name], fitted[name]), name
+        assert loaded[name].dtype == np.float32
+
+
+def test_head_without_a_model_file_keeps_directions_in_memory_only(head, tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    monkeypatch.setattr(designer, "_DIRECTIONS", type(designer._DIRECTIONS)())
+    monkeypatch.setattr(head, "source_path", None)
+    designer.shape_directions(head)
+    assert not (tmp_path / "shape-directions").exists()

@@ -5,7 +5,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from portraittalker.tracking import MEDIAPIPE_TO_68, TrackingError, track_video
+from portraittalker.face.tracking import MEDIAPIPE_TO_68, TrackingError, track_video
 
 
 @pytest.fixture(scope="module")

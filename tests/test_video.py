@@ -179,3 +179,36 @@ def test_long_render_does_not_accumulate_memory(tmp_path) -> None:
     growth = rss_mb() - baseline
     assert growth < 30, f"RSS grew by {growth:.0f} MB over 2800 frames"
     assert probe_video(tmp_path / "long.mp4").n_frames == 3000
+
+
+def _lavfi_clip(path, *args: str) -> None:
+    import subprocess
+
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25:duration=2",
+                    *args, "-c:v", "libx264", "-pix_fmt", "yuv420p", str(path)], check=True)
+
+
+def test_read_frames_every_frame_max_frames_and_start(tmp_path) -> None:
+    # Frames 20.. are two frame-times apart: the default resamples to the nominal 25 fps, every_frame does not.
+    vfr = tmp_path / "vfr.mp4"
+    _lavfi_clip(vfr, "-vf", "setpts='if(lt(N,20),N,N*2)/25/TB'", "-fps_mode", "vfr")
+    every = list(read_frames(vfr, every_frame=True))
+    assert len(every) == 50 < len(list(read_frames(vfr)))
+    assert [f.tobytes() for f in read_frames(vfr, every_frame=True, max_frames=3)] == [f.tobytes() for f in every[:3]]
+    assert list(read_frames(vfr, max_frames=0)) == []
+    # start_s: the first frame shown at or after that time (frame 21 is shown at 42/25 s).
+    assert np.array_equal(next(read_frames(vfr, every_frame=True, start_s=41.5 / 25)), every[21])
+
+
+def test_bt601_matrix_decodes_as_opencv(tmp_path) -> None:
+    import cv2
+
+    clip = tmp_path / "bt709.mp4"
+    _lavfi_clip(clip, "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709")
+    capture = cv2.VideoCapture(str(clip))
+    ok, bgr = capture.read()
+    capture.release()
+    assert ok
+    opencv = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    assert np.array_equal(next(read_frames(clip, colour_matrix="bt601")), opencv)
+    assert not np.array_equal(next(read_frames(clip)), opencv)  # the tag is honoured by default

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from portraittalker.visemes import (
+from portraittalker.speech.visemes import (
     MOUTH_EXPRESSIONS,
     VISEME_TARGETS,
     VISEMES,
@@ -45,7 +45,7 @@ def test_split_phoneme_handles_espeak_names() -> None:
 
 
 def test_unknown_symbol_falls_back_by_class_and_logs(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="portraittalker.visemes"):
+    with caplog.at_level(logging.INFO, logger="portraittalker.speech.visemes"):
         assert phoneme_to_viseme("ʮ") == "kk"  # a consonant letter nobody maps
         assert phoneme_to_viseme("ᴀ") == "aa"  # LATIN LETTER SMALL CAPITAL A: a vowel by name
     assert "ʮ" in caplog.text

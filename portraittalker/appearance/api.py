@@ -14,7 +14,7 @@ from portraittalker.appearance.guidance.sds import SDSGuidance
 from portraittalker.appearance.optimiser import AppearanceOptimiser, AppearanceResult
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
-from portraittalker.fitting import FittingConfig
+from portraittalker.face.fitting import FittingConfig
 from portraittalker.head.base import HeadModel
 from portraittalker.render.mesh import default_albedo
 from portraittalker.render.scene import Background, Lighting, Material

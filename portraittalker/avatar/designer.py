@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import weakref
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from portraittalker.avatar import disk_cache
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.config import DesignerConfig
 from portraittalker.avatar.scene_presets import background_for, lighting_for
@@ -51,6 +53,8 @@ def _rng(seed: int, purpose: str) -> np.random.Generator:
 
 # --- identity shape directions -----------------------------------------------------------------
 _DIRECTIONS: weakref.WeakKeyDictionary[HeadModel, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+SHAPE_DIRECTION_NAMES = ("jaw_width", "brow_ridge", "nose_size", "sagging", "lip_fullness", "face_size")
+_DIRECTIONS_FORMAT = 1  # bump when _fit_shape_directions changes what it computes: old cache files are then ignored
 
 
 def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
@@ -59,9 +63,38 @@ def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
     Each is the ridge-regularised least-squares fit of the head's identity basis to a hand-made
     displacement field on the face (wider jaw, heavier brow, sagging jowls ...), so the biases work for
     any head model whose identity basis can express them, without knowing what its PCs mean.
+    Fitting takes about a second, which the first design of every process paid, so a head loaded from a
+    file also keeps them on disk (:mod:`portraittalker.avatar.disk_cache`), keyed by that file's hash.
     """
     if head in _DIRECTIONS:
         return _DIRECTIONS[head]
+    path = _directions_cache_path(head)
+    directions = disk_cache.load_arrays(path, SHAPE_DIRECTION_NAMES) if path is not None else None
+    if directions is None:
+        directions = _fit_shape_directions(head)
+        if path is not None:
+            disk_cache.store_arrays(path, directions)
+    _DIRECTIONS[head] = directions
+    return directions
+
+
+def _directions_cache_path(head: HeadModel) -> Path | None:
+    """Cache file of ``head``'s directions: its model file's hash plus what else the fit reads (None: no file)."""
+    source = getattr(head, "source_path", None)
+    if source is None or not Path(source).is_file():
+        return None
+    digest = hashlib.sha256(f"shape-directions-v{_DIRECTIONS_FORMAT}-{type(head).__name__}-{head.name}-"
+                            f"{head.n_identity}-{head.n_vertices}-{disk_cache.file_digest(source)}".encode())
+    # Constructor options (landmark embedding, masks, number of PCs) can change these for the same file.
+    for array in (head.landmarks68, head.faces, head.triangle_component):
+        values = np.ascontiguousarray(array.cpu().numpy())
+        digest.update(f"{values.dtype}{values.shape}".encode())
+        digest.update(values.tobytes())
+    digest.update("\x1f".join(head.component_names).encode())
+    return disk_cache.cache_dir("shape-directions") / f"{digest.hexdigest()[:32]}.npz"
+
+
+def _fit_shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
     with torch.no_grad():
         neutral_params = head.neutral_params()
         neutral = head.deform(neutral_params)[0].cpu().numpy().astype(np.float64)
@@ -113,7 +146,6 @@ def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
     for name, target in fields.items():
         coef = np.linalg.solve(gram + ridge * np.eye(k), a @ target[face].reshape(-1))
         directions[name] = coef.astype(np.float32)
-    _DIRECTIONS[head] = directions
     return directions
 
 

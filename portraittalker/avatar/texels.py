@@ -15,10 +15,7 @@ building it takes seconds (the first design of every process paid it), on disk u
 from __future__ import annotations
 
 import hashlib
-import logging
-import os
 import weakref
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +23,13 @@ import cv2
 import numpy as np
 from scipy import ndimage
 
+from portraittalker.avatar import disk_cache
 from portraittalker.head.base import HeadModel
-from portraittalker.io_utils import atomic_path
 from portraittalker.render.mesh import TextureAtlas, build_texture_atlas
 
 _SUBPIXEL_BITS = 4  # cv2 fixed-point precision for triangle corners
 _CACHE_FORMAT = 1  # bump when _build changes what it computes: old cache files are then ignored
 _ARRAYS = ("component", "covered", "position", "normal", "tile_uv", "cell_index")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,7 +65,7 @@ def texel_geometry(head: HeadModel, resolution: int) -> TexelGeometry:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("PORTRAITTALKER_CACHE") or "~/.cache/portraittalker").expanduser() / "texels"
+    return disk_cache.cache_dir("texels")
 
 
 def _neutral(head: HeadModel) -> np.ndarray:
@@ -89,18 +85,11 @@ def _cache_key(head: HeadModel, size: int, neutral: np.ndarray) -> str:
 def _load_or_build(head: HeadModel, size: int) -> TexelGeometry:
     neutral = _neutral(head)
     path = cache_dir() / f"{_cache_key(head, size, neutral)}.npz"
-    try:
-        with np.load(path) as stored:
-            arrays = {name: stored[name] for name in _ARRAYS}
+    arrays = disk_cache.load_arrays(path, _ARRAYS)
+    if arrays is not None:
         return TexelGeometry(size, build_texture_atlas(head), **arrays)
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, unreadable, truncated: rebuild
-        pass
     geometry = _build(head, size, neutral)
-    try:  # atomic: a concurrent process reads either nothing or a whole file
-        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, **{name: getattr(geometry, name) for name in _ARRAYS})
-    except OSError as error:  # a read-only home only costs the rebuild next time
-        log.warning("could not store the texel cache %s: %s", path, error)
+    disk_cache.store_arrays(path, {name: getattr(geometry, name) for name in _ARRAYS})
     return geometry
 
 

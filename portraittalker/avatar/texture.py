@@ -13,6 +13,7 @@ baked cavity/occlusion term) is built once per head and cached.
 
 from __future__ import annotations
 
+import functools
 import math
 import weakref
 from collections.abc import Callable
@@ -270,63 +271,122 @@ def _lerp(image: np.ndarray, color: np.ndarray | tuple[float, ...] | Callable[[n
 
 
 # --- the painter -----------------------------------------------------------------------------------
+# The steps below draw in a fixed order: several take draws from the one ``rng``, so reordering them would
+# change every texture painted for a given seed.
 def paint_textures(frame: PaintFrame, look: Look, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Paint the albedo (H, W, 3) uint8 and specular map (H, W) float32 in [0, 1] for ``look``."""
-    size = frame.geometry.resolution
-    ch, cw = frame.canvas_h, frame.canvas_w
-    albedo = np.empty((size, size, 3), dtype=np.float32)
-    spec = np.full((size, size), 0.45, dtype=np.float32)
-    lm = frame.landmarks
+    variation = _skin_variation(frame, look, rng)
+    weights = _feature_weights(frame, look, rng)
+    albedo = _compose_albedo(frame, look, variation, weights)
+    spec = _specular_map(frame, look, weights)
+    fine = variation[..., 2]
+    _paint_inner_parts(frame, albedo, spec, look, rng, fine)
+    return (np.clip(albedo, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), np.clip(spec, 0.0, 1.0)
 
-    def mm(value: float) -> float:
-        return value * 1e-3 * frame.px_per_m
 
-    def offset(index: int, dx_mm: float = 0.0, dy_mm: float = 0.0) -> np.ndarray:
-        """Landmark ``index`` moved by dx (towards the subject's left, +x) and dy (up) in mm."""
-        return lm[index] + [mm(dx_mm), -mm(dy_mm)]
+@dataclass
+class _FeatureWeights:
+    """Every painted feature sampled into the atlas: (H, W) float32 weights, plus the hair-strand noise."""
 
-    def side(index_right: int, index_left: int) -> list[tuple[int, float]]:
-        """(landmark, outward sign) for the subject's right (-x) and left (+x) features."""
-        return [(index_right, -1.0), (index_left, 1.0)]
+    redness: np.ndarray
+    lips: np.ndarray
+    brows: np.ndarray
+    creases: np.ndarray
+    spots: np.ndarray
+    hair: np.ndarray
+    beard: np.ndarray
+    shadow: np.ndarray  # eyeshadow
+    liner: np.ndarray
+    strands: np.ndarray
 
-    # Skin-tone variation: low-frequency blotches and mid-frequency mottling (stronger with age).
-    half = (ch // 2, cw // 2)  # smooth noise needs no full-resolution canvas
+
+def _mm(frame: PaintFrame, value: float) -> float:
+    return value * 1e-3 * frame.px_per_m
+
+
+def _offset(frame: PaintFrame, index: int, dx_mm: float = 0.0, dy_mm: float = 0.0) -> np.ndarray:
+    """Landmark ``index`` moved by dx (towards the subject's left, +x) and dy (up) in mm."""
+    return frame.landmarks[index] + [_mm(frame, dx_mm), -_mm(frame, dy_mm)]
+
+
+def _sides(index_right: int, index_left: int) -> list[tuple[int, float]]:
+    """(landmark, outward sign) for the subject's right (-x) and left (+x) features."""
+    return [(index_right, -1.0), (index_left, 1.0)]
+
+
+def _rgb(values: tuple[float, ...] | np.ndarray) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32)
+
+
+def _skin_variation(frame: PaintFrame, look: Look, rng: np.random.Generator) -> np.ndarray:
+    """(H, W, 3): tone offset (low-frequency blotches + mottling, stronger with age), blotch and fine noise."""
+    half = (frame.canvas_h // 2, frame.canvas_w // 2)  # smooth noise needs no full-resolution canvas
     variation = cv2.merge([
         _noise(rng, half, (24, 12)) * 0.035 + _noise(rng, half, (160, 80)) * (0.012 + 0.012 * look.age),
         _noise(rng, half, (24, 12)),
         _noise(rng, half, (400, 200)),
     ])
-    variation_t = _sample(frame, variation)
+    return _sample(frame, variation)
 
-    # Redness: cheeks, nose, ears, chin — smooth blobs on the canvas.
+
+def _feature_weights(frame: PaintFrame, look: Look, rng: np.random.Generator) -> _FeatureWeights:
+    """Draw every feature on its own canvas, then sample them all into the atlas."""
+    red = _redness_canvas(frame, look)
+    lips = _lips_canvas(frame)
+    brows = _brows_canvas(frame, look)
+    makeup, liner = _makeup_canvases(frame, look)
+    creases = _creases_canvas(frame, look, rng)
+    spots = _spots_canvas(frame, look, rng)
+    hair = _hair_canvas(frame, look, rng)
+    beard = _beard_canvas(frame, look, lips)
+    # Sample every canvas at once (cv2.remap takes up to 4 channels).
+    sampled_a = _sample(frame, np.stack([red.image, lips.image, brows.image, creases.image], -1))
+    sampled_b = _sample(frame, np.stack([spots.image, hair.image, beard.image, makeup.image], -1))
+    return _FeatureWeights(
+        redness=sampled_a[..., 0], lips=sampled_a[..., 1], brows=sampled_a[..., 2], creases=sampled_a[..., 3],
+        spots=sampled_b[..., 0], hair=sampled_b[..., 1], beard=sampled_b[..., 2], shadow=sampled_b[..., 3],
+        liner=_sample(frame, liner.image), strands=_strand_noise(frame, rng),
+    )
+
+
+def _redness_canvas(frame: PaintFrame, look: Look) -> _Canvas:
+    """Cheeks, nose, ears, chin: smooth blobs."""
+    lm = frame.landmarks
     red = _Canvas(frame)
-    for cheek, sign in side(2, 14):
-        centre = 0.55 * lm[cheek] + 0.45 * lm[31 if sign < 0 else 35] + [0.0, -mm(4.0)]
-        red.circle(tuple(centre), mm(13.0), 0.65 + 0.35 * look.makeup)
-    red.circle(tuple(offset(30, 0, 3)), mm(7.0), 0.55)
-    red.circle(tuple(offset(8, 0, 6)), mm(9.0), 0.25)
+    for cheek, sign in _sides(2, 14):
+        centre = 0.55 * lm[cheek] + 0.45 * lm[31 if sign < 0 else 35] + [0.0, -_mm(frame, 4.0)]
+        red.circle(tuple(centre), _mm(frame, 13.0), 0.65 + 0.35 * look.makeup)
+    red.circle(tuple(_offset(frame, 30, 0, 3)), _mm(frame, 7.0), 0.55)
+    red.circle(tuple(_offset(frame, 8, 0, 6)), _mm(frame, 9.0), 0.25)
     for sign in (-1.0, 1.0):
         theta = sign * 0.5 * (frame.ear_theta[0] + frame.ear_theta[1])
-        red.circle(frame.canvas_point(theta, 0.5 * (frame.ear_y[0] + frame.ear_y[1])), mm(22.0), 0.6)
-    red.blur(7.0)
+        red.circle(frame.canvas_point(theta, 0.5 * (frame.ear_y[0] + frame.ear_y[1])), _mm(frame, 22.0), 0.6)
+    return red.blur(7.0)
 
-    # Lips: outer contour filled, corners slightly darker.
+
+def _lips_canvas(frame: PaintFrame) -> _Canvas:
+    """Outer and inner lip contours filled."""
     lips = _Canvas(frame)
-    lips.polygon(lm[48:60])
-    lips.polygon(lm[60:68])
-    lips.blur(0.5)
+    lips.polygon(frame.landmarks[48:60])
+    lips.polygon(frame.landmarks[60:68])
+    return lips.blur(0.5)
 
-    # Eyebrows: tapered strokes along 17-21 and 22-26 (inner end thicker), thinner when feminine.
+
+def _brows_canvas(frame: PaintFrame, look: Look) -> _Canvas:
+    """Tapered strokes along 17-21 and 22-26 (inner end thicker), thinner when feminine."""
     brows = _Canvas(frame)
     thickness = 6.0 - 2.2 * look.femininity
     for indices in (list(range(17, 22)), list(range(26, 21, -1))):  # outer -> inner
-        points = lm[indices] + [0.0, mm(2.0)]
+        points = frame.landmarks[indices] + [0.0, _mm(frame, 2.0)]
         for k in range(len(points) - 1):
             t = (k + 0.5) / (len(points) - 1)
             brows.polyline(points[k:k + 2], thickness * (0.45 + 0.55 * t))
-    brows.blur(0.6)
+    return brows.blur(0.6)
 
-    # Makeup: eyeshadow on the upper lids, eyeliner along the upper lid edge.
+
+def _makeup_canvases(frame: PaintFrame, look: Look) -> tuple[_Canvas, _Canvas]:
+    """(eyeshadow on the upper lids, eyeliner along the upper lid edge); empty without makeup."""
+    lm = frame.landmarks
     makeup = _Canvas(frame)
     liner = _Canvas(frame)
     if look.makeup > 0:
@@ -335,24 +395,29 @@ def paint_textures(frame: PaintFrame, look: Look, rng: np.random.Generator) -> t
             brow_line = 0.45 * lm[brow[::-1]] + 0.55 * np.stack([upper_lid[0], upper_lid[1], upper_lid[2],
                                                                 upper_lid[3], upper_lid[3]])[::-1]
             makeup.polygon(np.concatenate([upper_lid, brow_line[::-1]]), look.makeup)
-            liner.polyline(upper_lid + np.array([0.0, -mm(0.4)]), 1.0, look.makeup)
+            liner.polyline(upper_lid + np.array([0.0, -_mm(frame, 0.4)]), 1.0, look.makeup)
         makeup.blur(2.0)
         liner.blur(0.3)
+    return makeup, liner
 
-    # Wrinkles and creases (age), freckles and age spots: thin dark strokes and dots.
+
+def _creases_canvas(frame: PaintFrame, look: Look, rng: np.random.Generator) -> _Canvas:
+    """Wrinkles and creases of age (from middle age on): forehead lines, crow's feet, nasolabial folds, bags."""
+    lm = frame.landmarks
+    offset = functools.partial(_offset, frame)
     creases = _Canvas(frame)
-    wrinkle = float(np.clip((look.age - 0.3) / 0.7, 0.0, 1.0))  # creases appear from middle age on
+    wrinkle = float(np.clip((look.age - 0.3) / 0.7, 0.0, 1.0))
     if wrinkle > 0:
         brow_y = lm[17:27, 1].mean()
         for k, height in enumerate((11.0, 18.0, 25.0)):
-            xs = np.linspace(lm[18, 0] - mm(4), lm[25, 0] + mm(4), 24)
-            ys = brow_y - mm(height) + mm(1.2) * np.sin(xs / mm(14.0) + k + rng.uniform(0, 3))
+            xs = np.linspace(lm[18, 0] - _mm(frame, 4), lm[25, 0] + _mm(frame, 4), 24)
+            ys = brow_y - _mm(frame, height) + _mm(frame, 1.2) * np.sin(xs / _mm(frame, 14.0) + k + rng.uniform(0, 3))
             creases.polyline(np.stack([xs, ys], 1), 0.55, 0.5 + 0.5 * wrinkle)
-        for corner, sign in side(36, 45):
+        for corner, sign in _sides(36, 45):
             start = offset(corner, 4 * sign, 0)
             for angle in (-25.0, 0.0, 25.0):
                 a = math.radians(angle)
-                end = start + np.array([sign * mm(9.0) * math.cos(a), -mm(9.0) * math.sin(a)])
+                end = start + np.array([sign * _mm(frame, 9.0) * math.cos(a), -_mm(frame, 9.0) * math.sin(a)])
                 creases.polyline(np.stack([start, end]), 0.45, 0.35 + 0.65 * wrinkle)
         for wing, mouth, sign in ((31, 48, -1.0), (35, 54, 1.0)):
             fold = _bezier(offset(wing, 5 * sign, -1), offset(mouth, 10 * sign, 8), offset(mouth, 5 * sign, -8))
@@ -360,30 +425,38 @@ def paint_textures(frame: PaintFrame, look: Look, rng: np.random.Generator) -> t
             creases.polyline(np.stack([offset(mouth, 1 * sign, -3), offset(mouth, 3 * sign, -14)]), 0.6,
                              wrinkle)
         for lower in ([41, 40, 39], [46, 47, 42]):
-            bag = lm[lower] + np.array([0.0, mm(5.0)])
+            bag = lm[lower] + np.array([0.0, _mm(frame, 5.0)])
             creases.polyline(bag, 0.6, 0.5 * wrinkle)
         for sign in (-1.0, 1.0):
             creases.polyline(np.stack([offset(21 if sign < 0 else 22, -3 * sign, -2),
                                        offset(21 if sign < 0 else 22, -2.4 * sign, 8)]), 0.5, wrinkle)
         creases.blur(0.35)
     creases.image *= wrinkle
+    return creases
 
+
+def _spots_canvas(frame: PaintFrame, look: Look, rng: np.random.Generator) -> _Canvas:
+    """Freckles across nose and cheeks, and a few age spots on the forehead and temples."""
+    lm = frame.landmarks
     spots = _Canvas(frame)
     face_w = abs(lm[16, 0] - lm[0, 0])
     if look.freckles > 0:
         n = int(500 * look.freckles)
         centre = 0.5 * (lm[29] + lm[30])
-        pts = centre + rng.standard_normal((n, 2)) * [0.33 * face_w, mm(16.0)]
+        pts = centre + rng.standard_normal((n, 2)) * [0.33 * face_w, _mm(frame, 16.0)]
         for (x, y), r, v in zip(pts, rng.uniform(0.25, 0.8, n), rng.uniform(0.35, 0.9, n), strict=True):
-            spots.circle((x, y), mm(r), v)
-    if look.age > 0.6:  # a few small age spots, mostly on the forehead and temples
+            spots.circle((x, y), _mm(frame, r), v)
+    if look.age > 0.6:
         n = int(40 * (look.age - 0.5))
-        pts = np.stack([rng.uniform(lm[0, 0], lm[16, 0], n), rng.uniform(lm[19, 1] - mm(35), lm[29, 1], n)], 1)
+        pts = np.stack([rng.uniform(lm[0, 0], lm[16, 0], n), rng.uniform(lm[19, 1] - _mm(frame, 35), lm[29, 1], n)],
+                       1)
         for (x, y), r in zip(pts, rng.uniform(0.5, 1.5, n), strict=True):
-            spots.circle((x, y), mm(r), 0.3)
-    spots.blur(0.25)
+            spots.circle((x, y), _mm(frame, r), 0.3)
+    return spots.blur(0.25)
 
-    # Hair cap: everything above a hairline drawn in (azimuth, height); ears excluded.
+
+def _hair_canvas(frame: PaintFrame, look: Look, rng: np.random.Generator) -> _Canvas:
+    """Hair cap: everything above a hairline drawn in (azimuth, height), ears excluded; a ragged edge."""
     hair = _Canvas(frame)
     eye_y = float(frame.landmarks_3d[36:48, 1].mean())
     brow_y3 = float(frame.landmarks_3d[17:27, 1].mean())
@@ -417,107 +490,125 @@ def paint_textures(frame: PaintFrame, look: Look, rng: np.random.Generator) -> t
         hair.polygon(np.array(outline))
     hair.blur(1.8)
     # A ragged hairline: push the mask's edge around with fine noise.
-    edge_noise = _noise(rng, (ch, cw), (600, 300)) * 0.35
+    edge_noise = _noise(rng, (frame.canvas_h, frame.canvas_w), (600, 300)) * 0.35
     hair.image = np.clip((hair.image - 0.5 + edge_noise * (1 - np.abs(2 * hair.image - 1))) * 3.0 + 0.5, 0, 1)
+    return hair
 
-    # Facial hair regions.
+
+def _beard_canvas(frame: PaintFrame, look: Look, lips: _Canvas) -> _Canvas:
+    """Facial hair regions (beard/stubble, goatee, moustache), kept off the lips."""
     beard = _Canvas(frame)
-    if look.facial_hair != "none":
-        moustache = [offset(48, -3, 2), offset(49, 0, 3.5), offset(50, 0, 3.2), offset(51, 0, 3.0),
-                     offset(52, 0, 3.2), offset(53, 0, 3.5), offset(54, 3, 2), offset(54, 4, -6),
-                     offset(35, 3, -1), offset(33, 0, -2.5), offset(31, -3, -1), offset(48, -4, -6)]
-        chin = [offset(48, -4, -4), offset(57, -8, -3), offset(57, 0, -2.5), offset(57, 8, -3), offset(54, 4, -4),
-                offset(54, 8, -14), offset(8, 12, -4), offset(8, 0, -8), offset(8, -12, -4), offset(48, -8, -14)]
-        if look.facial_hair in ("beard", "stubble"):
-            burn_theta, burn_y = ear_lo - math.radians(15), ear_bottom + 0.022  # where the sideburn ends
-            outline = [frame.canvas_point(-burn_theta, burn_y),
-                       frame.canvas_point(-(burn_theta - math.radians(8)), burn_y - 0.012),
-                       offset(31, -20, -12), offset(48, -6, 6), offset(33, 0, -2.5),
-                       offset(54, 6, 6), offset(35, 20, -12),
-                       frame.canvas_point(burn_theta - math.radians(8), burn_y - 0.012),
-                       frame.canvas_point(burn_theta, burn_y),
-                       frame.canvas_point(burn_theta + math.radians(7), burn_y - 0.006),
-                       frame.canvas_point(ear_lo - 0.05, ear_bottom - 0.01),
-                       offset(12, 6, -26), offset(8, 0, -42), offset(4, -6, -26),
-                       frame.canvas_point(-(ear_lo - 0.05), ear_bottom - 0.01),
-                       frame.canvas_point(-(burn_theta + math.radians(7)), burn_y - 0.006)]
-            beard.polygon(np.array(outline))
-        elif look.facial_hair == "goatee":
-            beard.polygon(np.array(moustache))
-            beard.polygon(np.array(chin))
-        else:
-            beard.polygon(np.array(moustache))
-        beard.blur(3.0 if look.facial_hair == "stubble" else 2.0)
-        beard.image = np.clip(beard.image - lips.image * 1.5, 0.0, 1.0)
+    if look.facial_hair == "none":
+        return beard
+    offset = functools.partial(_offset, frame)
+    ear_lo, _ = frame.ear_theta
+    ear_bottom, _ = frame.ear_y
+    moustache = [offset(48, -3, 2), offset(49, 0, 3.5), offset(50, 0, 3.2), offset(51, 0, 3.0),
+                 offset(52, 0, 3.2), offset(53, 0, 3.5), offset(54, 3, 2), offset(54, 4, -6),
+                 offset(35, 3, -1), offset(33, 0, -2.5), offset(31, -3, -1), offset(48, -4, -6)]
+    chin = [offset(48, -4, -4), offset(57, -8, -3), offset(57, 0, -2.5), offset(57, 8, -3), offset(54, 4, -4),
+            offset(54, 8, -14), offset(8, 12, -4), offset(8, 0, -8), offset(8, -12, -4), offset(48, -8, -14)]
+    if look.facial_hair in ("beard", "stubble"):
+        burn_theta, burn_y = ear_lo - math.radians(15), ear_bottom + 0.022  # where the sideburn ends
+        outline = [frame.canvas_point(-burn_theta, burn_y),
+                   frame.canvas_point(-(burn_theta - math.radians(8)), burn_y - 0.012),
+                   offset(31, -20, -12), offset(48, -6, 6), offset(33, 0, -2.5),
+                   offset(54, 6, 6), offset(35, 20, -12),
+                   frame.canvas_point(burn_theta - math.radians(8), burn_y - 0.012),
+                   frame.canvas_point(burn_theta, burn_y),
+                   frame.canvas_point(burn_theta + math.radians(7), burn_y - 0.006),
+                   frame.canvas_point(ear_lo - 0.05, ear_bottom - 0.01),
+                   offset(12, 6, -26), offset(8, 0, -42), offset(4, -6, -26),
+                   frame.canvas_point(-(ear_lo - 0.05), ear_bottom - 0.01),
+                   frame.canvas_point(-(burn_theta + math.radians(7)), burn_y - 0.006)]
+        beard.polygon(np.array(outline))
+    elif look.facial_hair == "goatee":
+        beard.polygon(np.array(moustache))
+        beard.polygon(np.array(chin))
+    else:
+        beard.polygon(np.array(moustache))
+    beard.blur(3.0 if look.facial_hair == "stubble" else 2.0)
+    beard.image = np.clip(beard.image - lips.image * 1.5, 0.0, 1.0)
+    return beard
 
-    # Sample every canvas at once (cv2.remap takes up to 4 channels).
-    sampled_a = _sample(frame, np.stack([red.image, lips.image, brows.image, creases.image], -1))
-    sampled_b = _sample(frame, np.stack([spots.image, hair.image, beard.image, makeup.image], -1))
-    redness, lip_w, brow_w, crease_w = (sampled_a[..., k] for k in range(4))
-    spot_w, hair_w, beard_w, shadow_w = (sampled_b[..., k] for k in range(4))
-    liner_w = _sample(frame, liner.image)
 
-    # Strand noise: streaks along meridians (hair flows from the crown downwards).
-    # Cheap anisotropic noise: few rows, stretched vertically; normalised to unit variance.
+def _strand_noise(frame: PaintFrame, rng: np.random.Generator) -> np.ndarray:
+    """Streaks along meridians (hair flows from the crown downwards), sampled into the atlas.
+
+    Cheap anisotropic noise: few rows, stretched vertically; normalised to unit variance.
+    """
+    ch, cw = frame.canvas_h, frame.canvas_w
     streaks = cv2.GaussianBlur(rng.standard_normal((ch // 12, cw)).astype(np.float32), (0, 0), sigmaX=0.6)
     streaks = cv2.resize(streaks / max(float(streaks.std()), 1e-6), (cw, ch), interpolation=cv2.INTER_LINEAR)
-    strands = _sample(frame, streaks * 0.35)
-    fine = variation_t[..., 2]
+    return _sample(frame, streaks * 0.35)
 
-    # --- compose ---------------------------------------------------------------------------------
-    def rgb(values: tuple[float, ...] | np.ndarray) -> np.ndarray:
-        return np.asarray(values, dtype=np.float32)
 
-    skin_rgb = rgb(look.skin)
+def _compose_albedo(frame: PaintFrame, look: Look, variation: np.ndarray, w: _FeatureWeights) -> np.ndarray:
+    """Skin tone, then each feature blended over it in a fixed order, then baked occlusion. (H, W, 3) float32."""
+    size = frame.geometry.resolution
+    albedo = np.empty((size, size, 3), dtype=np.float32)
+    fine = variation[..., 2]
+    skin_rgb = _rgb(look.skin)
     albedo[:] = skin_rgb
-    albedo *= (1.0 + variation_t[..., 0] + 0.012 * fine)[..., None]
-    blotch = variation_t[..., 1]
-    _lerp(albedo, skin_rgb * rgb((1.05, 0.80, 0.80)), np.clip(redness * (0.55 + 0.15 * blotch), 0.0, 0.8))
+    albedo *= (1.0 + variation[..., 0] + 0.012 * fine)[..., None]
+    blotch = variation[..., 1]
+    _lerp(albedo, skin_rgb * _rgb((1.05, 0.80, 0.80)), np.clip(w.redness * (0.55 + 0.15 * blotch), 0.0, 0.8))
     if look.age > 0.4:  # ageing: slightly sallower, less saturated skin
         grey = albedo.mean(axis=-1, keepdims=True)
-        albedo += np.float32((look.age - 0.4) * 0.25) * (grey * rgb((1.02, 1.0, 0.93)) - albedo)
+        albedo += np.float32((look.age - 0.4) * 0.25) * (grey * _rgb((1.02, 1.0, 0.93)) - albedo)
 
-    _lerp(albedo, skin_rgb * rgb((0.72, 0.56, 0.46)), np.clip(spot_w, 0, 1) * 0.6)
-    # Natural lips: redder than the skin on light skin, a darker mauve-brown on dark skin.
-    lightness = float(skin_rgb.mean())
-    natural_lips = skin_rgb * rgb((0.90, 0.62, 0.64)) + rgb((0.06, 0.0, 0.0)) * lightness
-    natural_lips = np.clip(natural_lips * (0.75 + 0.25 * lightness) * (1 - 0.15 * look.age), 0, 1)
-    _lerp(albedo, rgb(look.lips) if look.lips is not None else natural_lips, lip_w)
-    _lerp(albedo, skin_rgb * rgb((0.80, 0.62, 0.72)), shadow_w * 0.45)
-    _lerp(albedo, (0.05, 0.04, 0.05), np.clip(liner_w, 0, 1) * 0.85)
-    touched = crease_w > 1e-3  # creases darken by multiplying, so they follow the underlying tone
-    albedo[touched] *= (1.0 - 0.28 * np.clip(crease_w[touched], 0, 1))[:, None]
-    _lerp(albedo, look.eyebrows, np.clip(brow_w * (0.78 + 0.25 * strands), 0.0, 0.92))
-
-    facial_color = rgb(look.facial_hair_color)
-    if look.facial_hair == "stubble":
-        dots = np.clip(strands * 0.8 + fine * 0.6, 0, 1)
-        _lerp(albedo, facial_color, beard_w * (0.22 + 0.3 * dots))
-    elif look.facial_hair != "none":
-        _lerp(albedo, lambda at: facial_color * (1.0 + 0.3 * strands[at][:, None]),
-              np.clip(beard_w * (0.85 + 0.25 * strands), 0, 1))
-
-    hair_w *= frame.skin
-
-    def hair_color(at: np.ndarray) -> np.ndarray:
-        local = strands[at][:, None]
-        color = rgb(look.hair) * (1.0 + 0.28 * local)
-        if look.grey_fraction > 0:
-            threshold = float(ndtri(1.0 - min(max(look.grey_fraction, 1e-3), 1 - 1e-3)))  # share of white strands
-            whiteness = np.clip((local / 0.35 - threshold) * 1.2 + 0.5, 0, 0.85)
-            color += whiteness * (rgb(HAIR_PALETTE["white"]) - color)
-        return color
-
-    _lerp(albedo, hair_color, hair_w)
+    _lerp(albedo, skin_rgb * _rgb((0.72, 0.56, 0.46)), np.clip(w.spots, 0, 1) * 0.6)
+    _lerp(albedo, _rgb(look.lips) if look.lips is not None else _natural_lips(look), w.lips)
+    _lerp(albedo, skin_rgb * _rgb((0.80, 0.62, 0.72)), w.shadow * 0.45)
+    _lerp(albedo, (0.05, 0.04, 0.05), np.clip(w.liner, 0, 1) * 0.85)
+    touched = w.creases > 1e-3  # creases darken by multiplying, so they follow the underlying tone
+    albedo[touched] *= (1.0 - 0.28 * np.clip(w.creases[touched], 0, 1))[:, None]
+    _lerp(albedo, look.eyebrows, np.clip(w.brows * (0.78 + 0.25 * w.strands), 0.0, 0.92))
+    _paint_facial_hair(albedo, look, w, fine)
+    w.hair *= frame.skin  # scalp and neck only (the specular map uses this masked weight too)
+    _lerp(albedo, lambda at: _hair_color(look, w.strands[at][:, None]), w.hair)
 
     # Baked ambient occlusion in creases and cavities (nostrils, mouth corners, behind the ears).
     albedo *= (1.0 - 0.55 * frame.cavity)[..., None]
+    return albedo
 
-    spec[:] = 0.40 + 0.15 * (1 - look.age) + (0.2 + 0.25 * float(look.lipstick)) * lip_w
-    spec *= 1.0 - 0.75 * np.maximum(hair_w, beard_w * float(look.facial_hair not in ("none", "stubble")))
+
+def _natural_lips(look: Look) -> np.ndarray:
+    """Redder than the skin on light skin, a darker mauve-brown on dark skin."""
+    skin_rgb = _rgb(look.skin)
+    lightness = float(skin_rgb.mean())
+    natural_lips = skin_rgb * _rgb((0.90, 0.62, 0.64)) + _rgb((0.06, 0.0, 0.0)) * lightness
+    return np.clip(natural_lips * (0.75 + 0.25 * lightness) * (1 - 0.15 * look.age), 0, 1)
+
+
+def _paint_facial_hair(albedo: np.ndarray, look: Look, w: _FeatureWeights, fine: np.ndarray) -> None:
+    facial_color = _rgb(look.facial_hair_color)
+    if look.facial_hair == "stubble":
+        dots = np.clip(w.strands * 0.8 + fine * 0.6, 0, 1)
+        _lerp(albedo, facial_color, w.beard * (0.22 + 0.3 * dots))
+    elif look.facial_hair != "none":
+        _lerp(albedo, lambda at: facial_color * (1.0 + 0.3 * w.strands[at][:, None]),
+              np.clip(w.beard * (0.85 + 0.25 * w.strands), 0, 1))
+
+
+def _hair_color(look: Look, local: np.ndarray) -> np.ndarray:
+    """(N, 3) hair colours for (N, 1) strand noise, with a share of white strands."""
+    color = _rgb(look.hair) * (1.0 + 0.28 * local)
+    if look.grey_fraction > 0:
+        threshold = float(ndtri(1.0 - min(max(look.grey_fraction, 1e-3), 1 - 1e-3)))  # share of white strands
+        whiteness = np.clip((local / 0.35 - threshold) * 1.2 + 0.5, 0, 0.85)
+        color += whiteness * (_rgb(HAIR_PALETTE["white"]) - color)
+    return color
+
+
+def _specular_map(frame: PaintFrame, look: Look, w: _FeatureWeights) -> np.ndarray:
+    """(H, W) float32: glossier when young and on (painted) lips, matte under hair and in cavities."""
+    size = frame.geometry.resolution
+    spec = np.full((size, size), 0.45, dtype=np.float32)
+    spec[:] = 0.40 + 0.15 * (1 - look.age) + (0.2 + 0.25 * float(look.lipstick)) * w.lips
+    spec *= 1.0 - 0.75 * np.maximum(w.hair, w.beard * float(look.facial_hair not in ("none", "stubble")))
     spec *= 1.0 - 0.7 * frame.cavity
-    _paint_inner_parts(frame, albedo, spec, look, rng, fine)
-    return (np.clip(albedo, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), np.clip(spec, 0.0, 1.0)
+    return spec
 
 
 def _paint_inner_parts(frame: PaintFrame, albedo: np.ndarray, spec: np.ndarray, look: Look,

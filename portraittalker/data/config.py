@@ -1,7 +1,8 @@
 """Dataset-stage settings: ``prepare`` (quality, crop, A/V offset, fitting, previews) and ``synth``.
 
 Pydantic and stdlib only, so ``params.yaml`` validates without cv2, torch or MediaPipe; the stage modules
-(and :mod:`portraittalker.fitting`, :mod:`portraittalker.visemes`) import their settings from here.
+import their settings from here; the fitting and coarticulation settings are :mod:`portraittalker.face.config`'s
+and :mod:`portraittalker.speech.config`'s.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 
 from portraittalker.audio_config import SyncOffsetConfig
+from portraittalker.face.config import FittingConfig
 from portraittalker.motion.config import FPS
 from portraittalker.render.config import GLRendererConfig
+from portraittalker.speech.config import CoarticulationConfig
 
 
 class QualityConfig(BaseModel):
@@ -83,26 +86,6 @@ class CropConfig(BaseModel):
     samples: int = Field(5, ge=1, description="frames sampled for the face box")
 
 
-class FittingConfig(BaseModel):
-    """Landmark-fitting settings (params.yaml section ``prepare.fitting``)."""
-
-    n_identity: int = Field(40, ge=0, description="identity PCs fitted; the rest stay 0")
-    rigid_iterations: int = Field(60, ge=0, description="pose + identity warm-up steps")
-    iterations: int = Field(120, ge=1, description="joint pose + identity + expression steps")
-    learning_rate: float = Field(0.02, gt=0)
-    contour_weight: float = Field(0.3, ge=0, description="jaw-line weight: ICT and MediaPipe contours differ")
-    iris_weight: float = Field(0.5, ge=0)
-    identity_prior: float = Field(0.5, ge=0, description="L2 on identity coefficients (~N(0,1))")
-    expression_prior: float = Field(1.0, ge=0, description="L2 on expression/jaw/blink weights")
-    smooth_expression: float = Field(20.0, ge=0, description="L2 on frame-to-frame expression change")
-    smooth_pose: float = Field(2000.0, ge=0, description="L2 on frame-to-frame rotation (rad) change")
-    fov_deg: float = Field(20.0, gt=1, lt=120, description="fixed vertical field of view of the fit camera")
-    distance_m: float = Field(1.0, gt=0.1, description="camera distance from its target")
-    device: str = "cpu"
-    torch_threads: int = Field(1, ge=1, description="CPU threads for the fit; its ops are tiny, so more "
-                               "threads only add synchronisation (and fight MediaPipe's) - 1 is fastest")
-
-
 class PreviewConfig(BaseModel):
     """Preview settings (params.yaml section ``prepare.preview``)."""
 
@@ -148,20 +131,6 @@ class PrepareConfig(BaseModel):
         relevant["fitting"].pop("device", None)
         payload = json.dumps({"v": PREPARE_VERSION, **relevant}, sort_keys=True, default=str)
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-class CoarticulationConfig(BaseModel):
-    """``synth.coarticulation``: dominance-function coarticulation and track smoothing."""
-
-    anticipation_s: float = Field(0.07, gt=0, description="dominance decay time before a segment (anticipatory)")
-    carryover_s: float = Field(0.05, gt=0, description="dominance decay time after a segment (carry-over)")
-    shape_exponent: float = Field(1.0, gt=0, description="c in exp(-(Δ/τ)^c); 1 = Cohen-Massaro's exponential")
-    constriction_ramp_s: float = Field(0.04, gt=0, description="closing/opening time of lip closures")
-    min_constriction_s: float = Field(0.045, ge=0, description="shortest held closure, so every /p/ shows in a frame")
-    smoothing_s: float = Field(0.012, ge=0, description="Gaussian σ for articulator inertia (0 = none)")
-    short_pause_s: float = Field(
-        0.15, gt=0, description="pauses shorter than this pull towards rest proportionally less (syllable gaps)"
-    )
 
 
 # =============================================================================================

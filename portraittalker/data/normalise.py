@@ -16,13 +16,13 @@ Clips that already conform (``image_size``², constant ``fps``, aligned streams,
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import soundfile as sf
 
@@ -30,6 +30,7 @@ from portraittalker.data.config import CropConfig
 from portraittalker.data.quality import ClipRejected, MediaInfo, reject
 from portraittalker.media.files import atomic_path
 from portraittalker.media.tools import require_tool
+from portraittalker.video import VideoError, read_frames
 
 COPYABLE_VIDEO_CODECS = ("h264", "mpeg4", "hevc")
 ALIGNED_TOLERANCE_S = 1e-3
@@ -76,19 +77,20 @@ def conforms(info: MediaInfo, image_size: int, fps: float) -> bool:
 # -- crop ---------------------------------------------------------------------------------------
 
 
-def sample_frames(path: Path, n_frames: int, count: int) -> list[np.ndarray]:
-    """``count`` RGB frames spread over the video (seeking by frame index; unreadable ones skipped)."""
-    capture = cv2.VideoCapture(str(path))
+def sample_frames(info: MediaInfo, count: int) -> list[np.ndarray]:
+    """``count`` RGB frames spread over the video, each found by seeking (unreadable ones skipped).
+
+    Frame ``k`` is the one shown at ``k / fps`` after the video stream's start: the first at or after
+    half a frame before that time, so rounding of either clock never picks its neighbour.
+    """
+    fps = info.fps or 25.0
+    total = info.n_frames or round(info.duration_s * fps)
     frames = []
-    try:
-        total = n_frames or int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        for index in np.unique(np.linspace(0, max(total - 1, 0), count).round().astype(int)):
-            capture.set(cv2.CAP_PROP_POS_FRAMES, int(index))
-            ok, bgr = capture.read()
-            if ok:
-                frames.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    finally:
-        capture.release()
+    for index in np.unique(np.linspace(0, max(total - 1, 0), count).round().astype(int)):
+        start_s = info.video_start_s + max(int(index) - 0.5, 0.0) / fps
+        with contextlib.suppress(VideoError):
+            frames.extend(read_frames(info.path, every_frame=True, max_frames=1, start_s=start_s,
+                                      colour_matrix="bt601"))  # as tracking sees frames
     return frames
 
 
@@ -123,7 +125,7 @@ def choose_crop(info: MediaInfo, image_size: int, config: CropConfig,
     if (width == height and width <= image_size) or not config.face or detect is None:
         return face_square([], width, height, config), False
     boxes = []
-    for rgb in sample_frames(info.path, info.n_frames or 0, config.samples):
+    for rgb in sample_frames(info, config.samples):
         faces = detect(rgb)
         if faces:
             points = faces[0]

@@ -87,13 +87,13 @@ from portraittalker.data.tables import (
     read_dataset_tables,
     write_dataset_tables,
 )
-from portraittalker.fitting import FittingError, LandmarkModel, fit_landmarks
+from portraittalker.face.fitting import FittingError, LandmarkModel, fit_landmarks
+from portraittalker.face.tracking import FaceTrack, FaceTracker, TrackingError, iter_video_rgb
 from portraittalker.head import HeadModel, load_head_model
 from portraittalker.media.tools import MissingToolError
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns
 from portraittalker.sync import SAMPLE_RATE as SYNC_SAMPLE_RATE
 from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
-from portraittalker.tracking import FaceTrack, FaceTracker, TrackingError, iter_video_rgb
 
 # Inputs and normalisation live in their own modules; these names stay importable from here.
 __all__ = [

@@ -173,7 +173,7 @@ def svg_line_chart(time_s: np.ndarray, series: dict[str, np.ndarray], title: str
 def trajectory_charts(landmarks: np.ndarray, motion: dict[str, np.ndarray], frame_error: np.ndarray | None,
                       fps: float) -> str:
     """Inline SVG charts: tracked landmark trajectories, mouth/jaw/blinks, head rotation, fit error."""
-    from portraittalker.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER
+    from portraittalker.face.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER
 
     time_s = np.arange(len(landmarks)) / fps
     charts = [svg_line_chart(time_s, {f"{name} {axis}": landmarks[:, index, a] for index, name in

@@ -1,6 +1,6 @@
 """The bottom layer: external media tools and files (stdlib only; imports nothing of the package but ``errors``).
 
-- :mod:`~portraittalker.media.tools`: finding ffmpeg/ffprobe/espeak-ng on PATH, and the one "tool missing" error
+- :mod:`~portraittalker.media.tools`: finding ffmpeg/ffprobe on PATH, and the one "tool missing" error
   (:class:`MissingToolError`) that names the tool and the package that installs it.
 - :mod:`~portraittalker.media.probe`: running ffprobe for a file's stream and format facts.
 - :mod:`~portraittalker.media.files`: atomic writes, our temp-file naming and stale-temp sweeping, hashing.

@@ -1,4 +1,4 @@
-"""Command-line tools the library runs (ffmpeg, ffprobe, espeak-ng): finding them, and their error messages."""
+"""Command-line tools the library runs (ffmpeg, ffprobe): finding them, and their error messages."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ DEBIAN_PACKAGES = {"ffprobe": "ffmpeg"}
 
 
 class MissingToolError(PortraitTalkerError, RuntimeError):
-    """A required command-line tool (ffmpeg, ffprobe, espeak-ng) is not installed."""
+    """A required tool is missing (ffmpeg, ffprobe; for espeak-ng's library, the subclass EspeakNotInstalledError)."""
 
 
 def require_tool(name: str, debian_package: str | None = None) -> str:

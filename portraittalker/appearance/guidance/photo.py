@@ -1,7 +1,7 @@
 """Photo guidance: one photo -> MediaPipe landmarks -> head fit -> photometric + landmark losses -> texture.
 
 :func:`fit_photo` crops the photo square around the face, tracks it and its mirror image with
-MediaPipe, and fits identity, pose and expression to both with :func:`portraittalker.fitting.fit_landmarks`
+MediaPipe, and fits identity, pose and expression to both with :func:`portraittalker.face.fitting.fit_landmarks`
 (one shared identity, no temporal smoothing between the two). :class:`PhotoGuidance` then renders
 both fitted views with the photo as background:
 
@@ -29,12 +29,12 @@ from portraittalker.appearance.config import PhotoConfig
 from portraittalker.appearance.errors import GuidanceError
 from portraittalker.appearance.guidance.base import Guidance, GuidanceContext
 from portraittalker.appearance.render import ViewBatch, torch_camera
-from portraittalker.fitting import FitResult, FittingConfig, default_landmark_vertices, fit_landmarks
+from portraittalker.face.fitting import FitResult, FittingConfig, default_landmark_vertices, fit_landmarks
+from portraittalker.face.tracking import MEDIAPIPE_TO_68
 from portraittalker.head.base import HeadModel
 from portraittalker.render.diff import RenderOutput
 from portraittalker.render.mesh import build_texture_atlas
 from portraittalker.render.scene import Lighting
-from portraittalker.tracking import MEDIAPIPE_TO_68
 
 SKIN_COMPONENTS = ("face", "head_neck")
 
@@ -98,7 +98,7 @@ def crop_to_face(photo: np.ndarray, landmarks: np.ndarray, size: int, scale: flo
 def fit_photo(head: HeadModel, photo: np.ndarray | str | Path, size: int = 512,
               fitting: FittingConfig | None = None, min_face_px: int = 48) -> PhotoFit:
     """Track and fit ``photo`` (and its mirror image) at a ``size``² face crop."""
-    from portraittalker.tracking import FaceTracker
+    from portraittalker.face.tracking import FaceTracker
 
     source = str(photo) if isinstance(photo, str | Path) else ""
     rgb = load_photo(photo) if isinstance(photo, str | Path) else np.asarray(photo, dtype=np.uint8)

@@ -12,10 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.video import VideoDecodeError, VideoFileNotFound, probe_video, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -132,28 +132,26 @@ class FaceTracker:
 
 
 def iter_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterable[np.ndarray]]:
-    """Open ``path`` with OpenCV's bundled FFmpeg; return (fps, RGB frame iterator)."""
+    """(fps, RGB frame iterator) of ``path``: every decoded frame once (:func:`portraittalker.video.read_frames`).
+
+    Errors are :class:`TrackingError`: a missing or undecodable file when called, a decode failure while iterating.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise TrackingError(f"video not found: {path}")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise TrackingError(f"cannot open video {path}: not a decodable video file")
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+    try:
+        info = probe_video(path)
+    except VideoFileNotFound as error:
+        raise TrackingError(f"video not found: {path}") from error
+    except VideoDecodeError as error:
+        raise TrackingError(f"cannot open video {path}: not a decodable video file") from error
 
     def frames() -> Iterable[np.ndarray]:
-        count = 0
         try:
-            while max_frames is None or count < max_frames:
-                ok, bgr = capture.read()
-                if not ok:
-                    break
-                count += 1
-                yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        finally:
-            capture.release()
+            # BT.601 as OpenCV's decoder (which tracking used before) converts: tracks stay as they were.
+            yield from read_frames(path, every_frame=True, max_frames=max_frames, colour_matrix="bt601")
+        except VideoDecodeError as error:
+            raise TrackingError(str(error)) from error
 
-    return fps, frames()
+    return info.fps, frames()
 
 
 def track_video(path: str | Path, *, max_faces: int = 2, max_frames: int | None = None) -> FaceTrack:

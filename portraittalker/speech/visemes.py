@@ -39,9 +39,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from portraittalker.data.config import CoarticulationConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.ict import JAW_OPEN_RAD_PER_WEIGHT
+from portraittalker.speech.config import CoarticulationConfig
 
 logger = logging.getLogger(__name__)
 

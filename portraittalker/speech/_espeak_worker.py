@@ -7,9 +7,12 @@ path (not ``-m``), so it imports nothing of the package and starts in a few tens
 
 Protocol: one JSON request on stdin.
 - ``{"op": "voices"}`` -> one JSON line ``{"languages": {code: voice identifier}}``.
-- ``{"op": "synth", "text", "voice", "rate", "pitch", "range"}`` -> one JSON line
+- ``{"op": "variants"}`` -> one JSON line ``{"variants": [name, ...]}`` (``f3``, ``m3``, ``klatt``, …).
+- ``{"op": "synth", "text", "voice", "rate", "pitch", "range"[, "like_command"]}`` -> one JSON line
   ``{"sample_rate", "n_samples", "events": [[kind, sample, name], ...]}`` followed by the int16
   little-endian samples. ``kind`` is "phoneme" or "end"; ``sample`` counts from the start of the audio.
+  ``like_command``: synthesise with the flags the ``espeak-ng`` command uses (``[[phoneme]]`` input, a pause
+  at the end), so the samples equal what ``espeak-ng -w`` writes.
 - Errors: one JSON line ``{"error": message}`` and exit status 2.
 """
 
@@ -23,7 +26,8 @@ import sys
 LIBRARY_NAMES = ("libespeak-ng.so.1", "libespeak-ng.so", "libespeak-ng.dylib")
 AUDIO_OUTPUT_SYNCHRONOUS = 2
 INITIALIZE_PHONEME_EVENTS, INITIALIZE_PHONEME_IPA, INITIALIZE_DONT_EXIT = 0x0001, 0x0002, 0x8000
-CHARS_UTF8, POS_CHARACTER = 1, 1
+CHARS_AUTO, CHARS_UTF8, POS_CHARACTER = 0, 1, 1
+PHONEMES, ENDPAUSE = 0x100, 0x1000  # espeakPHONEMES, espeakENDPAUSE
 EVENT_LIST_TERMINATED, EVENT_END, EVENT_PHONEME = 0, 5, 7
 PARAM_RATE, PARAM_PITCH, PARAM_RANGE = 1, 3, 4
 EE_OK = 0
@@ -86,7 +90,7 @@ def load_library() -> tuple[ctypes.CDLL, int]:
     lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
     lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
                                  ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
-    lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
+    lib.espeak_ListVoices.argtypes = [ctypes.POINTER(Voice)]
     lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(Voice))
     options = INITIALIZE_PHONEME_EVENTS | INITIALIZE_PHONEME_IPA | INITIALIZE_DONT_EXIT
     sample_rate = lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, None, options)
@@ -118,6 +122,18 @@ def list_languages(lib: ctypes.CDLL) -> dict[str, str]:
     return {code: identifier for code, (_, identifier) in sorted(best.items())}
 
 
+def list_variants(lib: ctypes.CDLL) -> list[str]:
+    """Voice variants (the voices of the pseudo-language "variant", identifiers ``!v/<name>``), as
+    ``espeak-ng --voices=variant`` lists them."""
+    spec = Voice(languages=ctypes.cast(ctypes.c_char_p(b"variant"), ctypes.c_void_p))
+    voices = lib.espeak_ListVoices(ctypes.byref(spec))
+    names, i = [], 0
+    while voices[i]:
+        names.append((voices[i].contents.identifier or b"").decode().removeprefix("!v/"))
+        i += 1
+    return names
+
+
 def synthesize(lib: ctypes.CDLL, request: dict) -> tuple[bytes, list[list]]:
     chunks: list[bytes] = []
     events: list[list] = []
@@ -143,7 +159,8 @@ def synthesize(lib: ctypes.CDLL, request: dict) -> tuple[bytes, list[list]]:
     for parameter, key in ((PARAM_RATE, "rate"), (PARAM_PITCH, "pitch"), (PARAM_RANGE, "range")):
         lib.espeak_SetParameter(parameter, int(request[key]), 0)
     data = str(request["text"]).encode("utf-8") + b"\0"
-    status = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, CHARS_UTF8, None, None)
+    flags = CHARS_AUTO | PHONEMES | ENDPAUSE if request.get("like_command") else CHARS_UTF8
+    status = lib.espeak_Synth(data, len(data), 0, POS_CHARACTER, 0, flags, None, None)
     if status != EE_OK:
         raise WorkerError(f"espeak_Synth failed with status {status}")
     lib.espeak_Synchronize()
@@ -157,6 +174,8 @@ def main() -> int:
         lib, sample_rate = load_library()
         if request.get("op") == "voices":
             out.write(json.dumps({"languages": list_languages(lib)}).encode() + b"\n")
+        elif request.get("op") == "variants":
+            out.write(json.dumps({"variants": list_variants(lib)}).encode() + b"\n")
         elif request.get("op") == "synth":
             audio, events = synthesize(lib, request)
             header = {"sample_rate": sample_rate, "n_samples": len(audio) // 2, "events": events}

@@ -1,7 +1,7 @@
 """Fit a parametric head to tracked 2D landmarks: per-clip identity, per-frame expression and pose.
 
 The fit minimises the weighted reprojection error of landmark correspondences (the Multi-PIE 68
-points of :data:`portraittalker.tracking.MEDIAPIPE_TO_68` against ``head.landmarks68``, plus the
+points of :data:`portraittalker.face.tracking.MEDIAPIPE_TO_68` against ``head.landmarks68``, plus the
 iris centres against the eyeball pupils) through a fixed perspective :class:`Camera`, with L2
 priors on the coefficients, box constraints on blendshape weights (projected gradient: clamp after
 every step) and first-difference temporal smoothness. All frames of a clip are optimised as one
@@ -28,11 +28,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from portraittalker.data.config import FittingConfig
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.face.config import FittingConfig
+from portraittalker.face.tracking import MEDIAPIPE_TO_68
 from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix
 from portraittalker.render.scene import Camera
-from portraittalker.tracking import MEDIAPIPE_TO_68
 
 # MediaPipe refined-iris centres: 468 is the subject's right iris, 473 the subject's left.
 MEDIAPIPE_IRIS_RIGHT, MEDIAPIPE_IRIS_LEFT = 468, 473
