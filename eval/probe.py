@@ -15,16 +15,13 @@ import numpy as np
 from portraittalker.head.base import HeadModel
 from portraittalker.motion.dataset import MotionClip
 from portraittalker.motion.model import as_waveform, sample_blinks
+from portraittalker.motion.readout import ALPHAS as READOUT_ALPHAS
+from portraittalker.motion.readout import design_matrix, fit_ridge
 from portraittalker.motion.schema import EYE_BLINK_COLUMNS, MotionTable
 from portraittalker.motion.whisper import WhisperEncoder
 
-ALPHAS = (1.0, 10.0, 100.0, 1000.0, 10000.0)
-
-
-def stack_context(features: np.ndarray, context: int) -> np.ndarray:
-    """(T, D) -> (T, (2·context+1)·D): each frame with its neighbours (edges repeat the end frames)."""
-    padded = np.pad(features, ((context, context), (0, 0)), mode="edge")
-    return np.concatenate([padded[i:i + len(features)] for i in range(2 * context + 1)], axis=1)
+# The readout's grid widened downwards: the probe must not lose for want of a weak enough ridge.
+ALPHAS = (1.0, 10.0, *READOUT_ALPHAS)
 
 
 class RidgeProbe:
@@ -34,26 +31,26 @@ class RidgeProbe:
         self.alpha: float | None = None
 
     def _design(self, features: np.ndarray) -> np.ndarray:
-        stacked = stack_context(features, self.context)
-        return np.concatenate([stacked, np.ones((len(stacked), 1), np.float32)], axis=1)
+        return design_matrix(features, self.context).astype(np.float32)
 
     def fit(self, train: list[MotionClip], val: list[MotionClip], mouth_gap: Any) -> RidgeProbe:
         """``mouth_gap(values (T, C)) -> (T,)`` scores a prediction; clips need ``variants`` (clean first)."""
-        X = np.concatenate([self._design(c.variants[0].features) for c in train]).astype(np.float64)
+        designs = [design_matrix(c.variants[0].features, self.context) for c in train]
         Y = np.concatenate([c.targets for c in train]).astype(np.float64)
         self.mean, self.std = Y.mean(0), Y.std(0) + 1e-6
-        gram, rhs = X.T @ X, X.T @ ((Y - self.mean) / self.std)
-        best = -np.inf
-        for alpha in ALPHAS:
-            weights = np.linalg.solve(gram + alpha * np.eye(len(gram)), rhs)
+        val_designs = [design_matrix(c.variants[0].features, self.context) for c in val]
+
+        def score(weights: np.ndarray) -> float:
             scores = []
-            for clip in val:
-                pred = self._design(clip.variants[0].features) @ weights * self.std + self.mean
-                a, b = mouth_gap(pred), mouth_gap(clip.targets)
+            for x, clip in zip(val_designs, val, strict=True):
+                a, b = mouth_gap(x @ weights * self.std + self.mean), mouth_gap(clip.targets)
                 scores.append(np.corrcoef(a, b)[0, 1] if a.std() > 1e-9 and b.std() > 1e-9 else 0.0)
-            score = float(np.mean(scores)) if scores else -alpha  # no val clips: the strongest ridge
-            if score > best:
-                best, self.alpha, self.weights = score, alpha, weights
+            return float(np.mean(scores)) if scores else 0.0
+
+        # Without validation clips every score ties and the first, strongest ridge is kept.
+        alphas = ALPHAS if val else ALPHAS[::-1]
+        self.weights, self.alpha, _ = fit_ridge(designs, [(c.targets - self.mean) / self.std for c in train],
+                                                [1.0] * len(train), score, alphas)
         return self
 
     def predict(self, wave: np.ndarray) -> np.ndarray:

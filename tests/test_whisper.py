@@ -214,3 +214,31 @@ def test_baseline_needs_no_encoder(monkeypatch: pytest.MonkeyPatch, ict_head) ->
     params = load_params(overrides={"motion": {"generator": "baseline"}})
     table = make_motion_generator(params, ict_head).animate(np.zeros(16_000, np.float32), seed=0)
     assert len(table) == 25
+
+
+def test_ct2_hidden_states_end_in_ctranslate2s_output(packaged: WhisperEncoder, speech: np.ndarray) -> None:
+    """The torch reading of model.bin is the same network: its last state after the final norm is CT2's output."""
+    wave = speech[: 16_000 * 6]
+    last = WhisperEncoder(WhisperEncoderConfig(window_s=10.0, overlap_s=1.0, layers=(4,)))
+    reference, mine = packaged.encode(wave), last.encode(wave)
+    cosine = (reference * mine).sum() / np.linalg.norm(reference) / np.linalg.norm(mine)
+    assert mine.shape == reference.shape and cosine > 0.995  # the rest is CTranslate2's int8
+
+
+def test_middle_layers_concatenate_and_have_their_own_cache_key(speech: np.ndarray) -> None:
+    middle = WhisperEncoder(WhisperEncoderConfig(layers=(2, 3)))
+    features = middle.encode(speech[: 16_000 * 2])
+    assert middle.dim == 768 and features.shape == (50, 768) and np.isfinite(features).all()
+    assert not np.allclose(features[:, :384], features[:, 384:])
+    assert middle.cache_key.endswith("-L2,3") and middle.cache_key != WhisperEncoder().cache_key
+    with pytest.raises(SpeechEncoderError, match=r"layers \[7\] outside 0..4"):
+        WhisperEncoder(WhisperEncoderConfig(layers=(7,)))
+
+
+def test_transformers_layout_gives_hidden_states(tiny_transformers_whisper: Path, speech: np.ndarray) -> None:
+    config = WhisperEncoderConfig(path=str(tiny_transformers_whisper), layers=(0, 1))
+    encoder = WhisperEncoder(config)
+    features = encoder.encode(speech[: 16_000 * 2])
+    assert encoder.dim == 32 and features.shape == (50, 32)
+    output = WhisperEncoder(WhisperEncoderConfig(path=str(tiny_transformers_whisper))).encode(speech[: 16_000 * 2])
+    np.testing.assert_allclose(features[:, 16:], output, atol=1e-4)  # hidden_states[-1] is the normed output

@@ -26,6 +26,9 @@ class WhisperEncoderConfig(BaseModel):
     compute_type: str | None = Field(None, description="CTranslate2 compute type; None: int8 on CPU, float16 on CUDA")
     threads: int = Field(0, ge=0, description="CPU threads for CTranslate2 (0: its default)")
     batch_windows: int = Field(4, ge=1, description="windows encoded together")
+    # None: the encoder's output. Else the hidden states after these blocks (0 = after the convolutions),
+    # concatenated: the middle blocks of tiny.en carry more of the mouth than its output (motion/whisper_layers.py).
+    layers: tuple[int, ...] | None = None
 
     @model_validator(mode="after")
     def _check(self) -> WhisperEncoderConfig:
@@ -35,7 +38,8 @@ class WhisperEncoderConfig(BaseModel):
 
     def windowing_key(self) -> str:
         """What, besides the weights, changes the features (device and precision do not, within rounding)."""
-        return f"w{self.window_s:g}-o{self.overlap_s:g}"
+        layers = "" if self.layers is None else "-L" + ",".join(map(str, self.layers))
+        return f"w{self.window_s:g}-o{self.overlap_s:g}{layers}"
 
 
 SAMPLE_RATE = 16_000
@@ -98,9 +102,6 @@ class MotionModelConfig(BaseModel):
     predict_gaze: bool = False
     # Blinks are barely speech-correlated: "sample" draws natural blinks from the seed at inference.
     blink_source: Literal["predict", "sample"] = "sample"
-    # Encoder-feature models: a frozen ridge readout over ±linear_context frames (0: none), fitted in closed form
-    # before training; the transformer then learns the residual (motion/readout.py).
-    linear_context: int = Field(0, ge=0, le=12)
     # Inference attends within 12 s windows (attention cost grows with window length) cross-faded over 1.2 s.
     chunk_frames: int = Field(300, ge=50)
     chunk_overlap: int = Field(30, ge=0)

@@ -183,7 +183,7 @@ class FeatureFrontEnd(nn.Module):
         )
 
     def forward(self, features: Tensor, n_frames: int) -> Tensor:
-        features = pad_frames(features, n_frames)
+        features = _pad_frames(features, n_frames)
         x = self.dropout(self.norm(features))
         return self.convs(x.transpose(1, 2)).transpose(1, 2)
 
@@ -202,7 +202,7 @@ def build_front_end(config: FrontEndConfig, out_dim: int) -> nn.Module:
     return PretrainedFrontEnd(config, out_dim)
 
 
-def pad_frames(features: Tensor, n_frames: int) -> Tensor:
+def _pad_frames(features: Tensor, n_frames: int) -> Tensor:
     if features.shape[1] >= n_frames:
         return features[:, :n_frames]
     return torch.cat([features, features[:, -1:].expand(-1, n_frames - features.shape[1], -1)], dim=1)

@@ -26,11 +26,9 @@ from portraittalker.motion.features import (
     SAMPLES_PER_FRAME,
     build_front_end,
     n_video_frames,
-    pad_frames,
     resample_to_model_rate,
     uses_encoder_features,
 )
-from portraittalker.motion.readout import stack_context_torch
 from portraittalker.motion.schema import (
     EYE_BLINK_COLUMNS,
     EYE_GAZE_COLUMNS,
@@ -134,14 +132,6 @@ class MotionModel(nn.Module):
         self.register_buffer("slopes", alibi_slopes(config.n_heads), persistent=False)
         self.out_norm = nn.LayerNorm(config.d_model)
         self.out = nn.Linear(config.d_model, n_out)
-        if config.linear_context and self.uses_features:
-            # The ridge readout (motion/readout.py), set by training; the transformer starts at zero on top of it.
-            width = (2 * config.linear_context + 1) * config.front_end.encoder_dim + 1
-            self.register_buffer("linear_readout", torch.zeros(width, n_out))
-            nn.init.zeros_(self.out.weight)
-            nn.init.zeros_(self.out.bias)
-        else:
-            self.linear_readout = None
         self.register_buffer("target_mean", torch.zeros(n_out) if target_mean is None else target_mean.float())
         self.register_buffer("target_std", torch.ones(n_out) if target_std is None else target_std.float())
 
@@ -186,11 +176,7 @@ class MotionModel(nn.Module):
         bias = alibi_bias(self.slopes, n_frames, frame_padding)  # shared by all layers
         for block in self.blocks:
             x = block(x, bias)
-        y = self.out(self.out_norm(x))
-        if self.linear_readout is not None:
-            features = pad_frames(inputs, n_frames)
-            y = y + stack_context_torch(features.to(y.dtype), self.config.linear_context) @ self.linear_readout
-        return y
+        return self.out(self.out_norm(x))
 
     def denormalise(self, y: Tensor) -> Tensor:
         return y * self.target_std + self.target_mean

@@ -1,12 +1,8 @@
-"""A ridge readout from frozen encoder features: the motion model's linear path, fitted in closed form.
+"""Ridge regression from frozen encoder features (each frame with ±``context`` neighbours), in closed form.
 
-On a few minutes of real speech a strongly regularised ridge regression on frozen Whisper features (each frame
-with ±``context`` neighbours) follows unseen speakers' mouths better than a transformer trained by SGD from the
-same features. So the model starts as that ridge — fitted in closed form before training, kept frozen — and the
-transformer learns only the residual (what a linear map of the features cannot say: silence, coarticulation,
-smoothness), with the validation split picking both the ridge strength and the epoch.
-
-Shapes: features (T, D) or (B, T, D) -> stacked (…, T, (2·context+1)·D + 1), the last column a constant 1.
+Used by the linear probe the motion model must beat (``eval/probe.py``) and by the learned A/V-offset check of
+``prepare`` (:mod:`portraittalker.data.speech_sync`). Shapes: features (T, D) -> design (T, (2·context+1)·D + 1),
+the last column a constant 1 (its weight, the intercept, is not penalised).
 """
 
 from __future__ import annotations
@@ -14,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-import torch
-from torch import Tensor
 
 # Ridge strengths tried on validation; the best ones on 2.8 min of real speech are 1e3-3e4 (features ~O(1)).
 ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0, 30000.0)
@@ -31,15 +25,6 @@ def design_matrix(features: np.ndarray, context: int) -> np.ndarray:
     """(T, D) -> (T, (2·context+1)·D + 1) float64: stacked context and a bias column."""
     stacked = stack_context(np.asarray(features, np.float64), context)
     return np.concatenate([stacked, np.ones((len(stacked), 1))], axis=1)
-
-
-def stack_context_torch(features: Tensor, context: int) -> Tensor:
-    """(B, T, D) -> (B, T, (2·context+1)·D + 1): :func:`design_matrix` for batches, edge-padded per row."""
-    padded = torch.cat([features[:, :1].expand(-1, context, -1), features,
-                        features[:, -1:].expand(-1, context, -1)], dim=1)
-    length = features.shape[1]
-    parts = [padded[:, i:i + length] for i in range(2 * context + 1)]
-    return torch.cat([*parts, features.new_ones(features.shape[0], length, 1)], dim=-1)
 
 
 def fit_ridge(

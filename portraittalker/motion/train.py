@@ -48,7 +48,6 @@ from portraittalker.motion.model import (
     params_from_values,
     target_columns,
 )
-from portraittalker.motion.readout import design_matrix, fit_ridge
 
 LAST_CHECKPOINT, BEST_CHECKPOINT = "last.pt", "best.pt"
 METRICS_FILE, HISTORY_FILE = "metrics.json", "history.json"
@@ -330,49 +329,6 @@ def validate(
     return {k: v / total_frames for k, v in sums.items()}
 
 
-def fit_linear_readout(
-    model: MotionModel, loss_fn: MotionLoss, train_clips: list[MotionClip], val_clips: list[MotionClip],
-    config: TrainConfig, silence: tuple[np.ndarray, np.ndarray] | None,
-) -> dict[str, float]:
-    """Fit the model's frozen ridge readout on every training variant (clean and augmented copies; real clips
-    weighted by ``real_weight``, silence windows by ``silence_prob``) to the standardised targets, choosing the
-    ridge strength by validation mouth-gap correlation; returns the chosen alpha and its score."""
-    context = model.config.linear_context
-    mean, std = model.target_mean.cpu().numpy(), model.target_std.cpu().numpy()
-    designs, targets, weights = [], [], []
-    for clip in train_clips:
-        share = (config.real_weight if clip.kind == "real" else 1.0) / len(clip.variants)
-        for variant in clip.variants:
-            designs.append(design_matrix(variant.features, context))
-            targets.append((variant.targets - mean) / std)
-            weights.append(share)
-    if silence is not None and config.silence_prob > 0:
-        silent_features, face_columns = silence
-        neutral = np.broadcast_to(mean, (len(silent_features), len(mean))).copy()
-        neutral[:, face_columns] = 0.0
-        total = sum(w * len(x) for x, w in zip(designs, weights, strict=True))
-        designs.append(design_matrix(silent_features, context))
-        targets.append((neutral - mean) / std)
-        weights.append(config.silence_prob * total / len(silent_features))
-    val_designs = [design_matrix(c.variants[0].features, context) for c in val_clips]
-    device = model.target_mean.device
-    val_gaps = [loss_fn.mouth_open(torch.from_numpy(c.targets)[None].float().to(device))[0] for c in val_clips]
-
-    def score(solution: np.ndarray) -> float:
-        correlations = []
-        with torch.no_grad():
-            for x, target_gap in zip(val_designs, val_gaps, strict=True):
-                values = model.denormalise(torch.from_numpy((x @ solution).astype(np.float32)).to(device))
-                gap = loss_fn.mouth_open(values[None])
-                correlations.append(float(masked_correlation(gap, target_gap[None], torch.ones_like(gap))[0]))
-        return float(np.mean(correlations))
-
-    solution, alpha, scores = fit_ridge(designs, targets, weights, score)
-    with torch.no_grad():
-        model.linear_readout.copy_(torch.from_numpy(solution.astype(np.float32)))
-    return {"readout_alpha": alpha, "readout_val_mouth_corr": scores[alpha]}
-
-
 def _learning_rate(config: TrainConfig, step: int) -> float:
     total = config.max_epochs * config.steps_per_epoch
     if step < config.warmup_steps:
@@ -433,12 +389,6 @@ def _train(
         start_epoch, best_epoch, best_val = state["epoch"] + 1, state["best_epoch"], state["best_val"]
         epochs_since_best, stopped_early, history = state["epochs_since_best"], state["stopped_early"], state["history"]
     loss_fn = MotionLoss(model, head, config.loss).to(device)
-    readout_info: dict[str, Any] = {}
-    if model.linear_readout is not None and resume is None:
-        readout_info = fit_linear_readout(model, loss_fn, train_clips, val_clips, config, silence)
-        if progress:
-            print(f"ridge readout: alpha {readout_info['readout_alpha']:g}, validation mouth correlation "
-                  f"{readout_info['readout_val_mouth_corr']:.3f}")
     amp = device.type == "cuda" and config.mixed_precision
 
     def autocast() -> Any:
@@ -469,7 +419,7 @@ def _train(
         with autocast():
             metrics = {"epoch": float(epoch), "train_loss": train_loss / config.steps_per_epoch,
                        "lr": optimizer.param_groups[0]["lr"], "train_frames_per_s": frames / elapsed,
-                       **readout_info, **validate(model, loss_fn, val_clips, device)}
+                       **validate(model, loss_fn, val_clips, device)}
         if not math.isfinite(metrics["val_total"]):
             raise TrainingDivergedError(
                 f"validation loss is {metrics['val_total']} after epoch {epoch}; lower learning_rate or grad_clip"

@@ -131,7 +131,9 @@ class WhisperEncoder:
         self.config = config or WhisperEncoderConfig()
         self.files = locate_encoder(self.config.path)
         self._lock = threading.Lock()  # one encode at a time per model object (CT2 replicas are not re-entrant)
-        if self.files.layout == "ctranslate2":
+        if self.files.layout == "ctranslate2" and self.config.layers is not None:
+            self._backend = _CT2LayersBackend(self.files.weights, self.config)
+        elif self.files.layout == "ctranslate2":
             self._backend = _CT2Backend(self.files.directory, self.config)
         else:
             self._backend = _TransformersBackend(self.files.directory, self.config)
@@ -272,6 +274,31 @@ class _CT2Backend:
         return np.asarray(out, dtype=np.float32)
 
 
+class _CT2LayersBackend:
+    """Hidden states of a CTranslate2 model's encoder blocks, run with torch (CTranslate2 returns only the output)."""
+
+    fixed_frames = False
+
+    def __init__(self, weights: Path, config: WhisperEncoderConfig) -> None:
+        import torch
+
+        from portraittalker.motion.whisper_layers import CT2FormatError, TorchWhisperEncoder, read_ct2_encoder
+
+        device = config.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.model = TorchWhisperEncoder(read_ct2_encoder(weights), config.layers or (), device)
+        except (OSError, CT2FormatError) as error:
+            raise SpeechEncoderError(f"cannot read the Whisper encoder in {weights}: {error}; {WHISPER_HINT}") \
+                from error
+        self.n_mels = self.model.n_mels
+        self.dim = self.model.dim * len(self.model.layers)
+
+    def encode(self, mel: np.ndarray) -> np.ndarray:
+        return self.model(mel)
+
+
 class _TransformersBackend:
     fixed_frames = True
 
@@ -293,13 +320,22 @@ class _TransformersBackend:
         self.encoder = model.get_encoder().to(device=device, dtype=dtype).eval().requires_grad_(False)
         self.device, self.dtype = device, dtype
         self.n_mels = int(whisper_config.num_mel_bins)
-        self.dim = int(whisper_config.d_model)
+        self.layers = config.layers
+        if self.layers is not None and (not self.layers or min(self.layers) < 0
+                                        or max(self.layers) > whisper_config.encoder_layers):
+            raise SpeechEncoderError(f"encoder layers {list(self.layers)} outside 0..{whisper_config.encoder_layers} "
+                                     f"of {directory}")
+        self.dim = int(whisper_config.d_model) * (len(self.layers) if self.layers else 1)
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
         torch = self._torch
         with torch.no_grad():
             features = torch.from_numpy(mel).to(self.device, self.dtype)
-            return self.encoder(features).last_hidden_state.float().cpu().numpy()
+            if self.layers is None:
+                return self.encoder(features).last_hidden_state.float().cpu().numpy()
+            # hidden_states[i] follows block i (0: the embeddings); the last one already has the final norm
+            states = self.encoder(features, output_hidden_states=True).hidden_states
+            return torch.cat([states[i] for i in self.layers], dim=-1).float().cpu().numpy()
 
 
 _SHARED: dict[str, WhisperEncoder] = {}
