@@ -89,6 +89,7 @@ def prepare_flow(params_path: str | None = None) -> str:
                             for source, group in ok.groupby("source")})
         metrics.update({f"rejected.{reason}": count for reason, count in result.reasons.items()})
         metrics["av_shifted"] = int((ok["av_shift_frames"] != 0).sum())
+        metrics["av_learned_shifted"] = int((ok["av_learned_offset"].abs() >= config.av_offset.shift_min_frames).sum())
         for split, group in ok.groupby("split"):
             metrics[f"split.{split}.speakers"] = int(group["speaker_id"].nunique())
             metrics[f"split.{split}.minutes"] = round(float(group["duration_s"].sum()) / 60, 3)

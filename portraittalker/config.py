@@ -163,7 +163,7 @@ class HeldoutSection(Section):
     enabled: bool = True
     dataset: str = "data/prepared"  # its real clips of `split`; skipped with a note when the dataset is absent
     split: Literal["train", "val", "test"] = "test"
-    image_size: int = Field(256, ge=64, le=1024)
+    image_size: int = Field(512, ge=64, le=1024)  # generate's default size: what a user's video is tracked at
     max_clips: int | None = Field(None, ge=1)
     speech_dir: str | None = "../shared/data/speech"  # real en/ja/zh speech for the per-language mouth statistics
 

@@ -24,13 +24,17 @@ import pandas as pd
 
 from portraittalker.data.config import LearnedOffsetConfig
 from portraittalker.data.normalise import mux_audio, shift_audio
-from portraittalker.data.tables import AV_SHIFT_COLUMN, LANDMARKS_COLUMN
+from portraittalker.data.tables import (
+    AV_SHIFT_COLUMN,
+    LANDMARKS_COLUMN,
+    LEARNED_CONFIDENCE_COLUMN,
+    LEARNED_OFFSET_COLUMN,
+)
 from portraittalker.face.tracking import CHIN, FOREHEAD, MOUTH_INNER_LOWER, MOUTH_INNER_UPPER
 from portraittalker.motion.dataset import load_wave
 from portraittalker.motion.readout import design_matrix
 
 log = logging.getLogger(__name__)
-LEARNED_OFFSET_COLUMN, LEARNED_CONFIDENCE_COLUMN = "av_learned_offset", "av_learned_confidence"
 
 
 @dataclass

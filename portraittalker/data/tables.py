@@ -8,7 +8,9 @@ A dataset directory holds:
   two splits). ``audio_path`` is a 16 kHz mono WAV relative to the dataset directory.
   ``av_offset_frames`` is the audio-video offset measured on the source (SyncNet sign: positive =
   audio leads the mouth; NaN where not measured), ``av_shift_frames`` the delay applied to the
-  audio to correct it (positive = delayed; 0 = none), ``av_confidence`` the estimate's confidence.
+  audio to correct it (positive = delayed; 0 = none), ``av_confidence`` the estimate's confidence;
+  ``av_learned_offset`` / ``av_learned_confidence`` the learned check's residual offset after that shift
+  (:mod:`portraittalker.data.speech_sync`).
   Tables written before these columns existed read back with NaN / 0 (:func:`read_dataset_tables`).
 - ``frames.parquet``: one row per frame of every ``ok`` clip: ``clip_id, frame, time_s``,
   ``landmarks`` (478*3 float32, flattened, pixel x/y in the 512² clip and MediaPipe z),
@@ -40,11 +42,14 @@ from portraittalker.io_utils import atomic_path
 CLIP_COLUMNS = [
     "clip_id", "source", "speaker_id", "language", "split", "n_frames", "fps", "duration_s", "audio_path",
     "video_path", "status", "reason", "fit_error_px", "input_hash", "av_offset_frames", "av_shift_frames",
-    "av_confidence",
+    "av_confidence", "av_learned_offset", "av_learned_confidence",
 ]
 AV_OFFSET_COLUMN, AV_SHIFT_COLUMN, AV_CONFIDENCE_COLUMN = "av_offset_frames", "av_shift_frames", "av_confidence"
+# The learned check's residual offset and confidence (data/speech_sync.py; NaN where not measured).
+LEARNED_OFFSET_COLUMN, LEARNED_CONFIDENCE_COLUMN = "av_learned_offset", "av_learned_confidence"
 # Columns added after the first datasets were written: their value for older tables and unmeasured clips.
-OPTIONAL_CLIP_COLUMNS = {AV_OFFSET_COLUMN: np.nan, AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: np.nan}
+OPTIONAL_CLIP_COLUMNS = {AV_OFFSET_COLUMN: np.nan, AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: np.nan,
+                         LEARNED_OFFSET_COLUMN: np.nan, LEARNED_CONFIDENCE_COLUMN: np.nan}
 CLIP_STATUSES = ("ok", "rejected", "failed")
 SPLITS = ("train", "val", "test")
 FRAME_KEY_COLUMNS = ["clip_id", "frame", "time_s"]
