@@ -24,6 +24,7 @@ def test_default_model_runs_on_the_packaged_whisper_encoder(default_model) -> No
     front = default_model.config.front_end
     assert front.kind == "whisper"
     assert front.encoder_id == f"whisper-tiny.en@{PACKAGED_SHA256[:16]}"
+    assert front.encoder.layers == (2, 3) and front.encoder_dim == 768  # the middle blocks, see motion/config.py
 
 
 @pytest.mark.slow
