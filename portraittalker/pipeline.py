@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,6 @@ from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
 from portraittalker.head import HeadModel, head_from_config
 from portraittalker.io_utils import check_output_path
-from portraittalker.motion.baseline import BaselineLipSync
 from portraittalker.motion.checkpoint import DEFAULT_CHECKPOINT
 from portraittalker.motion.schema import MotionTable
 from portraittalker.render.gl import GLRenderer
@@ -90,6 +90,8 @@ def motion_checkpoint_path(params: Params, checkpoint: str | None = None) -> Pat
 def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
     """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
     if params.motion.generator == "baseline":
+        from portraittalker.motion.baseline import BaselineLipSync  # imported on use: it pulls in scipy.ndimage
+
         return BaselineLipSync(head, params.motion.baseline)
     from portraittalker.motion.checkpoint import load_motion_model
 
@@ -223,6 +225,12 @@ class GenerationSession:
             self.release()
             raise
 
+    def _animate(self, audio: Audio, seed: int) -> MotionTable:
+        start = time.perf_counter()
+        motion = self.motion_generator.animate(audio, seed=seed)
+        log.info("motion (load and animate, beside the avatar design) took %.2f s", time.perf_counter() - start)
+        return motion
+
     def _generate(self, prompt: str, audio_path: str | Path, out_path: str | Path, *, seed: int | None,
                   yaw_deg: float | None, pitch_deg: float | None, on_frame: Callable[[int, int], None] | None,
                   force: bool, avatar: Avatar | None) -> GenerateResult:
@@ -236,18 +244,23 @@ class GenerationSession:
                                max_duration_s=params.audio.max_duration_s)
         with timer.stage("load_head"):
             head = self.head
-        with timer.stage("design_avatar"):
-            if avatar is None:
-                avatar = self.designer.design(prompt, seed=seed)
-            else:
-                avatar.validate(head)
-        with timer.stage("animate"):
-            motion = self.motion_generator.animate(audio, seed=seed)
+        # The motion path (checkpoint and speech-encoder load, encoding, the model) runs in a worker thread beside
+        # the avatar design and renderer set-up: its torch/CTranslate2 kernels and file reads release the GIL.
+        # Stages are timed on this thread, so "animate" is the wait for what was left of it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate") as pool:
+            animating = pool.submit(self._animate, audio, seed)
+            with timer.stage("design_avatar"):
+                if avatar is None:
+                    avatar = self.designer.design(prompt, seed=seed)
+                else:
+                    avatar.validate(head)
+            with timer.stage("renderer_setup"):
+                renderer = self.renderer
+                renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
+            with timer.stage("animate"):
+                motion = animating.result()
         camera = make_camera(params, yaw_deg, pitch_deg)
         size = params.render.image_size
-        with timer.stage("renderer_setup"):
-            renderer = self.renderer
-            renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
         rng = np.random.default_rng(seed)
         total = len(motion)
         with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
