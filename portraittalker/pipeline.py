@@ -37,7 +37,9 @@ from portraittalker.validation import check_fps, check_image_size, check_pitch, 
 from portraittalker.video import VideoWriter, is_portraittalker_video
 
 log = logging.getLogger(__name__)
-VERTEX_CHUNK = 250  # frames deformed at once: bounds memory for long audio (250 x 26k x 3 floats ≈ 80 MB)
+# Frames deformed at once: bounds memory for long audio, and small enough that rendering starts soon while the
+# next chunk is deformed beside it (generate).
+VERTEX_CHUNK = 50
 
 
 @dataclass
@@ -138,13 +140,16 @@ def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarra
     """
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
     offsets = None if vertex_offsets is None else torch.as_tensor(vertex_offsets, dtype=torch.float32)
-    with torch.inference_mode():
-        for start in range(0, len(motion), VERTEX_CHUNK):
+    for start in range(0, len(motion), VERTEX_CHUNK):
+        # Entered per chunk, not around the yields: inference mode is per thread and generate may resume this
+        # generator from a worker thread.
+        with torch.inference_mode():
             frames = head_params.frames(start, start + VERTEX_CHUNK)
             if offsets is None:
-                yield head(frames).numpy()
+                chunk = head(frames).numpy()
             else:
-                yield head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
+                chunk = head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
+        yield chunk
 
 
 class GenerationSession:
@@ -263,13 +268,19 @@ class GenerationSession:
         size = params.render.image_size
         rng = np.random.default_rng(seed)
         total = len(motion)
-        with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
-                         preset=params.video.preset) as writer:
+        with (VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
+                          preset=params.video.preset) as writer,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="deform") as pool):
+            # The next chunk is deformed in a worker thread (torch releases the GIL) while this one renders;
+            # "deform" is the wait for it.
             chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
+            deforming = pool.submit(next, chunks)
             done = 0
             while done < total:
                 with timer.stage("deform"):
-                    chunk = next(chunks)
+                    chunk = deforming.result()
+                if done + len(chunk) < total:
+                    deforming = pool.submit(next, chunks)
                 frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
                 for _ in range(len(chunk)):
                     with timer.stage("render"):
