@@ -270,28 +270,39 @@ class GenerationSession:
         total = len(motion)
         with (VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
                           preset=params.video.preset) as writer,
-              ThreadPoolExecutor(max_workers=1, thread_name_prefix="deform") as pool):
-            # The next chunk is deformed in a worker thread (torch releases the GIL) while this one renders;
-            # "deform" is the wait for it.
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="deform") as deformer,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder):
+            # Worker threads (numpy, cv2 and torch release the GIL) deform the next chunk and grain + encode the
+            # previous frame while this thread renders; "deform" and "encode" are the waits for them. One worker
+            # each, so chunks, grain draws and frames keep their order.
+            def grain_and_write(frame: np.ndarray) -> None:
+                writer.write(apply_film_grain(frame, avatar.film_grain, rng) if avatar.film_grain > 0 else frame)
+
             chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
-            deforming = pool.submit(next, chunks)
+            deforming = deformer.submit(next, chunks)
+            writing = None
             done = 0
             while done < total:
                 with timer.stage("deform"):
                     chunk = deforming.result()
                 if done + len(chunk) < total:
-                    deforming = pool.submit(next, chunks)
+                    deforming = deformer.submit(next, chunks)
                 frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
                 for _ in range(len(chunk)):
                     with timer.stage("render"):
                         frame = next(frames)
-                        if avatar.film_grain > 0:
-                            frame = apply_film_grain(frame, avatar.film_grain, rng)
                     with timer.stage("encode"):
-                        writer.write(frame)
-                    done += 1
-                    if on_frame is not None:
+                        if writing is not None:
+                            writing.result()  # one frame in flight: bounded memory, errors surface here
+                        writing = encoder.submit(grain_and_write, frame)
+                    if done > 0 and on_frame is not None:
                         on_frame(done, total)
+                    done += 1
+            if writing is not None:
+                with timer.stage("encode"):
+                    writing.result()
+                if on_frame is not None:
+                    on_frame(done, total)
             finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
         timer.seconds["encode_finish"] = time.perf_counter() - finish_start
         log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)
