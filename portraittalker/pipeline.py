@@ -14,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,6 @@ from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
 from portraittalker.head import HeadModel, head_from_config
 from portraittalker.io_utils import check_output_path
-from portraittalker.motion.baseline import BaselineLipSync
 from portraittalker.motion.checkpoint import DEFAULT_CHECKPOINT
 from portraittalker.motion.schema import MotionTable
 from portraittalker.render.gl import GLRenderer
@@ -37,7 +37,9 @@ from portraittalker.validation import check_fps, check_image_size, check_pitch, 
 from portraittalker.video import VideoWriter, is_portraittalker_video
 
 log = logging.getLogger(__name__)
-VERTEX_CHUNK = 250  # frames deformed at once: bounds memory for long audio (250 x 26k x 3 floats ≈ 80 MB)
+# Frames deformed at once: bounds memory for long audio, and small enough that rendering starts soon while the
+# next chunk is deformed beside it (generate).
+VERTEX_CHUNK = 50
 
 
 @dataclass
@@ -90,6 +92,8 @@ def motion_checkpoint_path(params: Params, checkpoint: str | None = None) -> Pat
 def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
     """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
     if params.motion.generator == "baseline":
+        from portraittalker.motion.baseline import BaselineLipSync  # imported on use: it pulls in scipy.ndimage
+
         return BaselineLipSync(head, params.motion.baseline)
     from portraittalker.motion.checkpoint import load_motion_model
 
@@ -136,13 +140,16 @@ def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarra
     """
     head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
     offsets = None if vertex_offsets is None else torch.as_tensor(vertex_offsets, dtype=torch.float32)
-    with torch.inference_mode():
-        for start in range(0, len(motion), VERTEX_CHUNK):
+    for start in range(0, len(motion), VERTEX_CHUNK):
+        # Entered per chunk, not around the yields: inference mode is per thread and generate may resume this
+        # generator from a worker thread.
+        with torch.inference_mode():
             frames = head_params.frames(start, start + VERTEX_CHUNK)
             if offsets is None:
-                yield head(frames).numpy()
+                chunk = head(frames).numpy()
             else:
-                yield head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
+                chunk = head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
+        yield chunk
 
 
 class GenerationSession:
@@ -223,6 +230,12 @@ class GenerationSession:
             self.release()
             raise
 
+    def _animate(self, audio: Audio, seed: int) -> MotionTable:
+        start = time.perf_counter()
+        motion = self.motion_generator.animate(audio, seed=seed)
+        log.info("motion (load and animate, beside the avatar design) took %.2f s", time.perf_counter() - start)
+        return motion
+
     def _generate(self, prompt: str, audio_path: str | Path, out_path: str | Path, *, seed: int | None,
                   yaw_deg: float | None, pitch_deg: float | None, on_frame: Callable[[int, int], None] | None,
                   force: bool, avatar: Avatar | None) -> GenerateResult:
@@ -236,38 +249,60 @@ class GenerationSession:
                                max_duration_s=params.audio.max_duration_s)
         with timer.stage("load_head"):
             head = self.head
-        with timer.stage("design_avatar"):
-            if avatar is None:
-                avatar = self.designer.design(prompt, seed=seed)
-            else:
-                avatar.validate(head)
-        with timer.stage("animate"):
-            motion = self.motion_generator.animate(audio, seed=seed)
+        # The motion path (checkpoint and speech-encoder load, encoding, the model) runs in a worker thread beside
+        # the avatar design and renderer set-up: its torch/CTranslate2 kernels and file reads release the GIL.
+        # Stages are timed on this thread, so "animate" is the wait for what was left of it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate") as pool:
+            animating = pool.submit(self._animate, audio, seed)
+            with timer.stage("design_avatar"):
+                if avatar is None:
+                    avatar = self.designer.design(prompt, seed=seed)
+                else:
+                    avatar.validate(head)
+            with timer.stage("renderer_setup"):
+                renderer = self.renderer
+                renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
+            with timer.stage("animate"):
+                motion = animating.result()
         camera = make_camera(params, yaw_deg, pitch_deg)
         size = params.render.image_size
-        with timer.stage("renderer_setup"):
-            renderer = self.renderer
-            renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
         rng = np.random.default_rng(seed)
         total = len(motion)
-        with VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
-                         preset=params.video.preset) as writer:
+        with (VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
+                          preset=params.video.preset) as writer,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="deform") as deformer,
+              ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder):
+            # Worker threads (numpy, cv2 and torch release the GIL) deform the next chunk and grain + encode the
+            # previous frame while this thread renders; "deform" and "encode" are the waits for them. One worker
+            # each, so chunks, grain draws and frames keep their order.
+            def grain_and_write(frame: np.ndarray) -> None:
+                writer.write(apply_film_grain(frame, avatar.film_grain, rng) if avatar.film_grain > 0 else frame)
+
             chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
+            deforming = deformer.submit(next, chunks)
+            writing = None
             done = 0
             while done < total:
                 with timer.stage("deform"):
-                    chunk = next(chunks)
+                    chunk = deforming.result()
+                if done + len(chunk) < total:
+                    deforming = deformer.submit(next, chunks)
                 frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
                 for _ in range(len(chunk)):
                     with timer.stage("render"):
                         frame = next(frames)
-                        if avatar.film_grain > 0:
-                            frame = apply_film_grain(frame, avatar.film_grain, rng)
                     with timer.stage("encode"):
-                        writer.write(frame)
-                    done += 1
-                    if on_frame is not None:
+                        if writing is not None:
+                            writing.result()  # one frame in flight: bounded memory, errors surface here
+                        writing = encoder.submit(grain_and_write, frame)
+                    if done > 0 and on_frame is not None:
                         on_frame(done, total)
+                    done += 1
+            if writing is not None:
+                with timer.stage("encode"):
+                    writing.result()
+                if on_frame is not None:
+                    on_frame(done, total)
             finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
         timer.seconds["encode_finish"] = time.perf_counter() - finish_start
         log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -143,3 +145,13 @@ def test_help_of_every_command_exits_0_without_an_error_line():
         result = runner.invoke(app, [*path, "--help"])
         assert result.exit_code == 0, (path, result.output)
         assert "error:" not in result.output, (path, result.output)
+
+
+def test_console_entry_point_keeps_exit_codes_and_output(tmp_path: Path) -> None:
+    """cli.main ends a successful run with os._exit: its output must still be flushed, and failures keep their code."""
+    command = [sys.executable, "-m", "portraittalker.cli"]
+    ok = subprocess.run([*command, "generate", "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0 and "--audio" in ok.stdout
+    usage = subprocess.run([*command, "generate", "--audio", "a.wav", "--out", str(tmp_path / "o.mp4")],
+                           capture_output=True, text=True, timeout=120)
+    assert usage.returncode == 2 and "exactly one of --prompt" in usage.stderr

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from portraittalker.avatar import disk_cache
 from portraittalker.head.base import HeadModel
@@ -103,6 +102,8 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
 
 
 def _build(head: HeadModel, size: int, neutral: np.ndarray | None = None) -> TexelGeometry:
+    from scipy import ndimage  # here: only a cache miss needs it, and the import costs generate ~0.15 s
+
     atlas = build_texture_atlas(head)
     faces = head.faces.cpu().numpy()
     drawn = np.flatnonzero(head.render_faces.cpu().numpy())

@@ -16,8 +16,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 
 from portraittalker.errors import PortraitTalkerError
@@ -132,6 +130,9 @@ class MotionTable:
 
     def save(self, path: str | Path) -> Path:
         """Write parquet atomically, with head model and fps in the schema metadata."""
+        import pyarrow as pa  # here, not at the top: generate never reads or writes parquet
+        import pyarrow.parquet as pq
+
         arrow = pa.Table.from_pandas(self.frame_data, preserve_index=False)
         meta = {"head_model": self.head_model, "fps": self.fps, "expression_names": self.expression_names}
         arrow = arrow.replace_schema_metadata({**(arrow.schema.metadata or {}), METADATA_KEY: json.dumps(meta)})
@@ -144,6 +145,8 @@ class MotionTable:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"motion table not found: {path}")
+        import pyarrow.parquet as pq
+
         arrow = pq.read_table(path)
         raw = (arrow.schema.metadata or {}).get(METADATA_KEY)
         if raw is None:

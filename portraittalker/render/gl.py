@@ -332,18 +332,23 @@ class GLRenderer:
     def render_sequence(self, vertices: np.ndarray, camera: Camera) -> Iterator[np.ndarray]:
         """(N, V, 3) -> N frames, lazily; the camera is set once.
 
-        The next frame's vertex attributes are computed while the current one rasterises.
+        The next frame's vertex attributes are computed while the current one rasterises, and the next frame is
+        queued before the current one is handed over, so what the caller does with it (grain, encoding) overlaps
+        the rasterisation too.
         """
         vertices = self._check_vertices(vertices, (len(vertices),) if hasattr(vertices, "__len__") else ())
         self._set_camera(camera)
         if len(vertices) == 0:
             return
-        rows = self.attributes(vertices[0], out=self._attribute_rows)
+        self._draw(self.attributes(vertices[0], out=self._attribute_rows))
         for index in range(len(vertices)):
-            self._draw(rows)
-            if index + 1 < len(vertices):  # overlaps the rasterisation of this frame
+            last = index + 1 == len(vertices)
+            if not last:  # overlaps the rasterisation of this frame
                 rows = self.attributes(vertices[index + 1], out=self._attribute_rows)
-            yield self._read()
+            frame = self._read()
+            if not last:
+                self._draw(rows)
+            yield frame
 
     def release(self) -> None:
         """Free the GL context (also happens when the renderer is garbage-collected)."""
