@@ -37,7 +37,7 @@ def test_silence_closed_speech_open_in_every_language(default_model, ict_head) -
     for language in ("en", "ja", "cmn", "ko (espeak-ng)"):
         row = by_language.loc[language]
         assert row["open_frac"] > 0.2, (language, row.to_dict())
-        # Loose on purpose: the model follows phonetic content, not loudness (the baseline, energy-driven by
-        # design, scores ~0.8); the measure of lip sync is the correlation with real mouths (eval/heldout.py).
-        assert row["energy_corr"] > 0.15, (language, row.to_dict())
+        # A plausible range of opening. Not a loudness correlation: real mouths' correlation with the RMS envelope
+        # is -0.2..0.55 on the real corpus (median ~0.16), so it cannot judge lip sync; eval/heldout.py does.
+        assert 3.0 < row["gap_p95_mm"] < 30.0, (language, row.to_dict())
         assert np.isfinite(row["gap_mean_mm"])

@@ -40,7 +40,13 @@ from portraittalker.motion.schema import (
     MotionTable,
     expression_columns,
 )
-from portraittalker.motion.whisper import SpeechEncoderError, WhisperEncoder, WhisperEncoderConfig, shared_encoder
+from portraittalker.motion.whisper import (
+    SpeechEncoderError,
+    WhisperEncoder,
+    WhisperEncoderConfig,
+    locate_encoder,
+    shared_encoder,
+)
 
 CHUNK_BATCH = 8  # long-audio chunks evaluated together
 
@@ -147,14 +153,17 @@ class MotionModel(nn.Module):
     def speech_encoder(self, encoder: WhisperEncoderConfig | None = None) -> WhisperEncoder:
         """The frozen encoder this model was trained on; another encoder's weights are a clear error."""
         front = self.config.front_end
-        loaded = shared_encoder(encoder or front.encoder)
-        # The weights' checksum decides (a copy of the same weights in another folder is the same encoder).
-        if front.encoder_id is not None and loaded.encoder_id.split("@")[-1] != front.encoder_id.split("@")[-1]:
+        config = encoder or front.encoder
+        # The weights' checksum decides (a copy of the same weights in another folder is the same encoder); it is
+        # checked before loading, so other weights are named as such rather than failing on their architecture.
+        files = locate_encoder(config.path)
+        if front.encoder_id is not None and files.encoder_id.split("@")[-1] != front.encoder_id.split("@")[-1]:
             raise SpeechEncoderError(
                 f"this motion model was trained on speech encoder {front.encoder_id}, but "
-                f"{loaded.files.directory} is {loaded.encoder_id}: point the encoder path at the same weights "
+                f"{files.directory} is {files.encoder_id}: point the encoder path at the same weights "
                 "or retrain (`make model`)"
             )
+        loaded = shared_encoder(config)
         if loaded.dim != front.encoder_dim:
             raise SpeechEncoderError(f"encoder {loaded.encoder_id} gives {loaded.dim}-d features; the model expects "
                                      f"{front.encoder_dim}")
