@@ -14,7 +14,7 @@ Pearson correlation is taken at every lag in ±``max_lag`` frames inside overlap
 audio must be delayed by ``offset`` frames to line up); ``confidence`` = peak - median of the
 averaged curve (like SyncNet's median - min of distances).
 
-Used by the ``prepare`` stage (A/V offset check, :mod:`portraittalker.data.prepare`) and by the
+Used by the ``prepare`` stage (A/V offset check, :mod:`portraittalker.data.prepare.av_offset`) and by the
 evaluation suite (``eval/sync_offset.py`` re-exports it, raising its ``MetricUnavailable``).
 """
 

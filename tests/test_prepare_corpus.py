@@ -14,7 +14,9 @@ from portraittalker.assets import REPO_ROOT
 from portraittalker.config import PrepareInput, load_params
 from portraittalker.data.inputs import ClipInput, PrepareError, collect_manifest_inputs
 from portraittalker.data.normalise import CropConfig, face_square, normalise_clip
-from portraittalker.data.prepare import PrepareConfig, _base_row, _finalise_clips, prepare_clip
+from portraittalker.data.prepare import PrepareConfig, prepare_clip
+from portraittalker.data.prepare.clip import _base_row
+from portraittalker.data.prepare.dataset import _finalise_clips
 from portraittalker.data.quality import AVOffsetConfig, check_av_offset, probe_media
 from portraittalker.data.tables import CLIP_COLUMNS, DatasetMeta, read_dataset_tables, write_table
 from portraittalker.face.tracking import FaceTracker, track_video

@@ -24,7 +24,8 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, Field
 
-from portraittalker.data.prepare import ClipInput, run_ffmpeg, speaker_from_clip_id
+from portraittalker.data.inputs import ClipInput, speaker_from_clip_id
+from portraittalker.data.normalise import run_ffmpeg
 from portraittalker.data.quality import ClipRejected, MediaInfo, Rejection, probe_media, reject
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.io_utils import atomic_path
