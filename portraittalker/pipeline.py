@@ -103,7 +103,8 @@ def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | Non
             f"motion-model checkpoint not found: {path}. The default one is built by `dvc repro train` "
             "(or `make model`); use `--motion baseline` to render without a learned model."
         )
-    return load_motion_model(path, head=head, encoder_path=params.motion.encoder_path).for_head(head)
+    model = load_motion_model(path, head=head, encoder_path=params.motion.encoder_path)
+    return model.for_head(head, mouth_gain=params.motion.mouth_gain)
 
 
 def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint: str | None = None) -> MotionTable:

@@ -32,13 +32,13 @@ def train_task(data_dirs: list[Path], out_dir: Path, config: TrainConfig, head: 
         return train_motion_model(data_dirs, out_dir, config, progress=True, head=head,
                                   on_epoch_end=lambda epoch, metrics: log_metrics(metrics, step=epoch))
 
-    try:
-        return run()
-    except TrainingResumeError as error:
-        stale = Path(out_dir) / "last.pt"
-        get_run_logger().warning("%s; starting over (old checkpoint kept as last.stale.pt)", error)
-        stale.replace(stale.with_name("last.stale.pt"))
-        return run()
+    for _ in range(config.ensemble_members):  # an ensemble may hold a stale last.pt in each member's folder
+        try:
+            return run()
+        except TrainingResumeError as error:
+            get_run_logger().warning("%s; starting over (old checkpoint kept as last.stale.pt)", error)
+            error.checkpoint.replace(error.checkpoint.with_name("last.stale.pt"))
+    return run()
 
 
 @task(name="compare-with-baseline", cache_policy=NO_CACHE)

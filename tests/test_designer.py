@@ -254,3 +254,18 @@ def test_designed_avatar_round_trips_through_its_folder(designer: AttributeDesig
     np.testing.assert_array_equal(loaded.identity, avatar.identity)
     assert loaded.attributes["hair_color"] == "red" and loaded.attributes["scene"] == "city"
     assert loaded.source == "attribute-designer" and loaded.head_model == head.name == "ict-facekit"
+
+
+@needs_ict
+def test_mouth_interior_is_shaded_deeper_inside(designer: AttributeDesigner, head) -> None:
+    """Teeth and tongue carry the oral cavity's occlusion: darker than their albedo, darkest at the back."""
+    from portraittalker.avatar.texture import TEETH
+
+    frame = paint_frame(head, SIZE, 1024)
+    albedo = designer.design("a man", seed=1).material.albedo.astype(float) / 255.0
+    teeth = frame.parts["teeth"]
+    z = frame.geometry.position[..., 2]
+    front = teeth & (z > np.quantile(z[teeth], 0.8))
+    back = teeth & (z < np.quantile(z[teeth], 0.2))
+    assert albedo[front].mean() < 0.7 * np.mean(TEETH)  # no brighter than teeth in the lips' shadow
+    assert albedo[back].mean() < 0.7 * albedo[front].mean()

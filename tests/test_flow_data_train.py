@@ -80,6 +80,6 @@ def test_data_and_training_flows(prefect_harness, tmp_path, shared_dir, monkeypa
     params["train"]["overrides"]["max_epochs"] = 1
     params_path.write_text(yaml.safe_dump(params))
     train_flow(str(params_path))
-    assert (tmp_path / "model" / "last.stale.pt").is_file()
+    assert len(list((tmp_path / "model").rglob("last.stale.pt"))) == 3  # one per ensemble member
     version = MlflowClient().get_model_version_by_alias("portraittalker-motion", "candidate")
     assert int(version.version) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -184,6 +185,19 @@ def test_animate_makes_a_motion_table_with_seeded_blinks(tiny_model: MotionModel
     assert not np.array_equal(other.frame_data[EYE_BLINK_COLUMNS].to_numpy(), blinks)
 
 
+def test_mouth_gain_scales_only_the_mouth_about_the_closed_face(tiny_model: MotionModel, ict_head) -> None:
+    wave = tone(220, 2.0)
+    plain = tiny_model.for_head(ict_head).animate(wave, seed=1).frame_data
+    louder = tiny_model.for_head(ict_head, mouth_gain=1.5).animate(wave, seed=1).frame_data
+    mouth = [c for c in plain.columns if c.startswith(("jaw_", "exp_jaw", "exp_mouth"))]
+    rest = [c for c in plain.columns if c not in mouth]
+    assert "jaw_rot_x" in mouth and "exp_mouthClose" in mouth and "head_rot_x" in rest and "exp_browDown_L" in rest
+    np.testing.assert_allclose(louder[mouth].to_numpy(), 1.5 * plain[mouth].to_numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(louder[rest].to_numpy(), plain[rest].to_numpy())
+    with pytest.raises(ValueError, match="mouth_gain"):
+        tiny_model.for_head(ict_head, mouth_gain=0.0)
+
+
 def test_animate_refuses_another_head(tiny_model: MotionModel) -> None:
     flame_like = SimpleNamespace(name="flame", expression_names=[f"e{i}" for i in range(50)], n_expression=50)
     with pytest.raises(MotionSchemaError, match="flame"):
@@ -229,6 +243,20 @@ def test_checkpoint_round_trip_and_weights_only(tmp_path: Path, tiny_model: Moti
     loaded = load_motion_model(path, ict_head)
     wave = tone(180, 2.0)
     np.testing.assert_allclose(loaded.predict(wave), tiny_model.predict(wave), atol=1e-6)
+
+
+def test_ensemble_checkpoint_round_trip(tmp_path: Path, tiny_model: MotionModel, ict_head) -> None:
+    from portraittalker.motion.model import MotionEnsemble
+
+    other = copy.deepcopy(tiny_model)
+    with torch.no_grad():
+        other.out.weight.add_(0.05)
+    ensemble = MotionEnsemble.from_members([tiny_model, other])
+    loaded = load_motion_model(save_checkpoint(tmp_path / "e.pt", ensemble), ict_head)
+    assert isinstance(loaded, MotionEnsemble) and loaded.n_members == 2
+    wave = tone(180, 2.0)
+    mean = (tiny_model.predict(wave) + other.predict(wave)) / 2
+    np.testing.assert_allclose(loaded.predict(wave), mean, atol=1e-5)
 
 
 def test_checkpoint_for_another_head_is_refused(tmp_path: Path, tiny_model: MotionModel, ict_head) -> None:

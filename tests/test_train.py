@@ -142,6 +142,40 @@ def test_early_stopping(tmp_path: Path, toy_dir: Path, ict_head) -> None:
     assert again.epochs_run == 3  # a finished run is not continued
 
 
+def test_ensemble_trains_seeded_members_and_predicts_their_mean(tmp_path: Path, toy_dir: Path, ict_head) -> None:
+    from portraittalker.motion.checkpoint import model_from_payload, read_checkpoint
+    from portraittalker.motion.model import MotionEnsemble
+
+    config = tiny_config(max_epochs=2, ensemble_members=2, seed=3)
+    result = train_motion_model([toy_dir], tmp_path, config, progress=False, head=ict_head)
+    ensemble = load_motion_model(result.best_checkpoint, ict_head)
+    assert isinstance(ensemble, MotionEnsemble) and ensemble.n_members == 2
+    assert result.epochs_run == 4 and set(result.best_metrics) >= {"val_mouth_corr", "val_lve_mm"}
+    members = [model_from_payload(read_checkpoint(tmp_path / f"member{i}" / "best.pt")) for i in range(2)]
+    # Member i is the single run with seed + i, so an ensemble is reproducible member by member.
+    single = train_motion_model([toy_dir], tmp_path / "single", tiny_config(max_epochs=2, seed=4), progress=False,
+                                head=ict_head)
+    for key, value in read_checkpoint(single.best_checkpoint)["state_dict"].items():
+        torch.testing.assert_close(members[1].state_dict()[key], value, atol=0, rtol=0, msg=key)
+    wave = np.random.default_rng(1).normal(0, 0.1, 24000).astype(np.float32)
+    mean = np.mean([m.predict(wave) for m in members], axis=0)
+    assert not np.allclose(members[0].predict(wave), members[1].predict(wave), atol=1e-4)
+    np.testing.assert_allclose(ensemble.predict(wave), mean, rtol=1e-5, atol=1e-5)
+    again = train_motion_model([toy_dir], tmp_path, config, progress=False, head=ict_head)  # members resume: no work
+    assert again.epochs_run == 4 and again.best_metrics == result.best_metrics
+
+
+def test_ensemble_members_must_share_normalisation(ict_head) -> None:
+    from portraittalker.motion.checkpoint import head_identity
+    from portraittalker.motion.model import MotionEnsemble, MotionModel
+
+    columns = target_columns(ict_head.expression_names, predict_gaze=False)
+    a = MotionModel(TINY_MODEL, head_identity(ict_head), torch.zeros(len(columns)), torch.ones(len(columns)))
+    b = MotionModel(TINY_MODEL, head_identity(ict_head), torch.full((len(columns),), 0.5), torch.ones(len(columns)))
+    with pytest.raises(ValueError, match="normalisation"):
+        MotionEnsemble.from_members([a, b])
+
+
 def test_presets() -> None:
     small, gpu = train_preset("cpu-small"), train_preset("gpu")
     assert small.model.d_model < gpu.model.d_model
@@ -156,7 +190,7 @@ def test_cpu_small_learns_lip_motion_from_audio(tmp_path: Path, ict_head) -> Non
     from eval.motion_metrics import evaluate_generators
 
     data = make_toy_corpus(tmp_path / "toy", ict_head, n_speakers=5, clips_per_speaker=3, seconds=5.0, seed=1)
-    config = train_preset("cpu-small").model_copy(update={"max_epochs": 5, "steps_per_epoch": 15,
+    config = train_preset("cpu-small").model_copy(update={"max_epochs": 5, "steps_per_epoch": 15, "ensemble_members": 1,
                                                           "feature_cache_dir": str(tmp_path / "features")})
     result = train_motion_model([data], tmp_path / "run", config, progress=False, head=ict_head)
     model = load_motion_model(result.best_checkpoint, ict_head)

@@ -179,7 +179,7 @@ def toy_whisper_checkpoint(tmp_path_factory: pytest.TempPathFactory, ict_head) -
     root = tmp_path_factory.mktemp("toy_whisper")
     data = make_toy_corpus(root / "toy", ict_head, n_speakers=4, clips_per_speaker=1, seconds=3.0)
     config = train_preset("cpu-small").model_copy(update={
-        "max_epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "feature_copies": 1,
+        "max_epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "feature_copies": 1, "ensemble_members": 1,
         "feature_cache_dir": str(root / "features")})
     result = train_motion_model([data], root / "run", config, progress=False, head=ict_head)
     # 2 train clips, each clean + 1 augmented copy; 1 validation clip clean; the silent training window; the test

@@ -2,6 +2,7 @@
 
 A checkpoint is a dict with ``format``, ``model_config`` (:class:`MotionModelConfig` as JSON), ``head``
 (name, expression names and a fingerprint of the head's lip geometry), ``style_names``, ``state_dict``
+(an ensemble's also holds its other members under ``others.<i>.`` and the payload says ``ensemble_members``)
 and, for training checkpoints, ``training`` (epoch, history, …) and ``optimizer`` state. Loading a
 checkpoint for a head model whose identity differs raises :class:`HeadMismatchError`.
 Models with a wav2vec2/HuBERT front end store its weights too, but rebuilding them needs the
@@ -22,7 +23,7 @@ import torch
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
-from portraittalker.motion.model import MotionModel, MotionModelConfig, VertexSubsetDeformer
+from portraittalker.motion.model import MotionEnsemble, MotionModel, MotionModelConfig, VertexSubsetDeformer
 
 CHECKPOINT_FORMAT = "portraittalker.motion-model/1"
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "default.pt"  # the packaged model `--motion model` loads
@@ -80,6 +81,7 @@ def save_checkpoint(path: str | Path, model: MotionModel, extra: dict[str, Any] 
         "head": model.head_identity,
         "style_names": model.style_names,
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **({"ensemble_members": model.n_members} if isinstance(model, MotionEnsemble) else {}),
         **(extra or {}),
     }
     with atomic_path(path) as tmp:
@@ -107,7 +109,12 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 def model_from_payload(payload: dict[str, Any]) -> MotionModel:
     config = MotionModelConfig.model_validate(payload["model_config"])
-    model = MotionModel(config, payload["head"], style_names=payload.get("style_names"))
+    members = int(payload.get("ensemble_members", 1))
+    if members > 1:
+        model: MotionModel = MotionEnsemble(config, payload["head"], style_names=payload.get("style_names"),
+                                            n_members=members)
+    else:
+        model = MotionModel(config, payload["head"], style_names=payload.get("style_names"))
     model.load_state_dict(payload["state_dict"])
     model.eval()
     return model

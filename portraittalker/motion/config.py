@@ -178,6 +178,8 @@ class TrainConfig(BaseModel):
     # closed-mouth face (head pose kept): real fitted faces rest slightly parted, so without this the model
     # learns "no speech = the training speakers' average resting mouth" instead of a closed mouth.
     silence_prob: float = Field(0.0, ge=0, le=1)
+    # Members trained with seeds seed, seed+1, ... and published as one MotionEnsemble (their mean prediction).
+    ensemble_members: int = Field(1, ge=1)
     val_fraction: float = Field(0.15, gt=0, lt=1)  # speakers held out when no clip has split "val"
     device: Literal["auto", "cpu", "cuda"] = "auto"
     mixed_precision: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -203,8 +205,11 @@ def train_preset(name: str) -> TrainConfig:
                 n_layers=3, n_heads=4, ff_mult=2, dropout=0.2,
             ),
             max_epochs=20, steps_per_epoch=40, batch_size=16, window_frames=100, learning_rate=1e-3, warmup_steps=40,
-            weight_decay=0.05, patience=5, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
+            weight_decay=0.05, patience=3, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
             feature_copies=4, silence_prob=0.1, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
+            # Runs peak within 1-3 epochs (2.8 min of real training speech); three seeds averaged beat the typical
+            # one on held-out real speakers (motion level 0.61 vs 0.55-0.62 per seed).
+            ensemble_members=3,
         )
     if name == "cpu-logmel":
         # The previous packaged model: log-mel from scratch (no pretrained encoder), waveform augmentation.

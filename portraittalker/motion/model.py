@@ -276,19 +276,76 @@ class MotionModel(nn.Module):
         table.validate()
         return table
 
-    def for_head(self, head: HeadModel, style: int | str = 0) -> LearnedLipSync:
+    def for_head(self, head: HeadModel, style: int | str = 0, mouth_gain: float = 1.0) -> LearnedLipSync:
         """An animator with ``BaselineLipSync``'s call shape: ``.animate(audio, seed=0)``."""
-        return LearnedLipSync(self, head, style)
+        return LearnedLipSync(self, head, style, mouth_gain)
+
+
+class MotionEnsemble(MotionModel):
+    """Members trained from different seeds on the same data; its prediction is their mean.
+
+    On a few minutes of real speech one training run's held-out lip sync varies by seed as much as by design
+    (0.55-0.62 motion-level correlation over three seeds); the mean of the members is better than the typical
+    member. The first member is this module itself (so a one-member ensemble is a plain :class:`MotionModel`), the
+    others live in ``others``; all share the config, targets' normalisation and style names, so their standardised
+    outputs average directly and the speech features are computed once.
+    """
+
+    def __init__(self, config: MotionModelConfig, head_identity: dict[str, Any], target_mean: Tensor | None = None,
+                 target_std: Tensor | None = None, style_names: list[str] | None = None, n_members: int = 2) -> None:
+        super().__init__(config, head_identity, target_mean, target_std, style_names)
+        self.others = nn.ModuleList(
+            MotionModel(config, head_identity, target_mean, target_std, style_names) for _ in range(n_members - 1)
+        )
+
+    @property
+    def n_members(self) -> int:
+        return 1 + len(self.others)
+
+    def forward(self, inputs: Tensor, n_frames: int, style: Tensor | None = None,
+                frame_padding: Tensor | None = None) -> Tensor:
+        outputs = [super().forward(inputs, n_frames, style, frame_padding)]
+        outputs += [member(inputs, n_frames, style, frame_padding) for member in self.others]
+        return torch.stack(outputs).mean(0)
+
+    @classmethod
+    def from_members(cls, members: list[MotionModel]) -> MotionEnsemble:
+        first = members[0]
+        for member in members[1:]:
+            if (member.config != first.config or member.style_names != first.style_names
+                    or not torch.equal(member.target_mean, first.target_mean)
+                    or not torch.equal(member.target_std, first.target_std)):
+                raise ValueError("ensemble members must share config, style names and target normalisation")
+        ensemble = cls(first.config, first.head_identity, first.target_mean, first.target_std, first.style_names,
+                       n_members=len(members))
+        ensemble.load_state_dict({**first.state_dict(), **{
+            f"others.{i}.{key}": value for i, member in enumerate(members[1:]) for key, value in
+            member.state_dict().items()}})
+        return ensemble.eval()
+
+
+MOUTH_PREFIXES = ("jaw_", "exp_jaw", "exp_mouth")  # motion columns that articulate the mouth
 
 
 class LearnedLipSync:
-    """A :class:`MotionModel` bound to a head model, interchangeable with ``BaselineLipSync(head)``."""
+    """A :class:`MotionModel` bound to a head model, interchangeable with ``BaselineLipSync(head)``.
 
-    def __init__(self, model: MotionModel, head: HeadModel, style: int | str = 0) -> None:
-        self.model, self.head, self.style = model, head, style
+    ``mouth_gain`` scales the mouth columns about the neutral (closed) face, so silence stays closed: a model trained
+    with a regression loss under-articulates (the mean of plausible mouths is a half-open one), as most talking-head
+    systems' "expression scale" knobs acknowledge.
+    """
+
+    def __init__(self, model: MotionModel, head: HeadModel, style: int | str = 0, mouth_gain: float = 1.0) -> None:
+        if not mouth_gain > 0:
+            raise ValueError(f"mouth_gain must be > 0, got {mouth_gain}")
+        self.model, self.head, self.style, self.mouth_gain = model, head, style, float(mouth_gain)
 
     def animate(self, audio: Any, seed: int = 0) -> MotionTable:
-        return self.model.animate(audio, self.head, seed, style=self.style)
+        table = self.model.animate(audio, self.head, seed, style=self.style)
+        if self.mouth_gain != 1.0:
+            mouth = [c for c in table.frame_data.columns if c.startswith(MOUTH_PREFIXES)]
+            table.frame_data[mouth] = table.frame_data[mouth] * np.float32(self.mouth_gain)
+        return table
 
 
 class AudioInputError(PortraitTalkerError, ValueError):

@@ -30,7 +30,7 @@ from portraittalker.dataset_layout import CLIPS_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head import HeadModel, load_head_model
 from portraittalker.io_utils import write_text_atomic
-from portraittalker.motion.checkpoint import head_identity, read_checkpoint, save_checkpoint
+from portraittalker.motion.checkpoint import head_identity, model_from_payload, read_checkpoint, save_checkpoint
 from portraittalker.motion.config import TRAIN_PRESETS as TRAIN_PRESETS
 from portraittalker.motion.config import LossWeights, TrainConfig
 from portraittalker.motion.config import train_preset as train_preset
@@ -43,6 +43,7 @@ from portraittalker.motion.dataset import (
 )
 from portraittalker.motion.features import SAMPLES_PER_FRAME, uses_encoder_features
 from portraittalker.motion.model import (
+    MotionEnsemble,
     MotionModel,
     VertexSubsetDeformer,
     params_from_values,
@@ -56,7 +57,11 @@ MOUTH_LANDMARKS = (62, 66)  # 68-point inner-lip centre, upper and lower (as eva
 
 
 class TrainingResumeError(PortraitTalkerError, RuntimeError):
-    """``out_dir`` holds a checkpoint from a run with a different configuration."""
+    """``out_dir`` (or an ensemble member's folder) holds a checkpoint from a run with a different configuration."""
+
+    def __init__(self, message: str, checkpoint: Path) -> None:
+        super().__init__(message)
+        self.checkpoint = checkpoint  # the conflicting last.pt
 
 
 class TrainingDivergedError(PortraitTalkerError, RuntimeError):
@@ -106,7 +111,9 @@ def train_motion_model(
         torch.set_num_threads(config.num_threads)
     torch.use_deterministic_algorithms(True, warn_only=True)  # warn_only: CUDA kernels without a twin still run
     try:
-        return _train(data_dirs, out_dir, config, progress, on_epoch_end, head, device)
+        if config.ensemble_members == 1:
+            return _train(data_dirs, out_dir, config, progress, on_epoch_end, head, device)
+        return _train_ensemble(data_dirs, out_dir, config, progress, on_epoch_end, head, device)
     finally:
         torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(previous_determinism)
@@ -347,7 +354,7 @@ def _train(
     if resume is not None and resume.get("training", {}).get("config") != config_json:
         raise TrainingResumeError(
             f"{last_path} was written by a run with a different training configuration; use another output "
-            "directory or delete it to start over"
+            "directory or delete it to start over", last_path,
         )
 
     identity = head_identity(head)
@@ -451,6 +458,37 @@ def _train(
         best_checkpoint=best_path, last_checkpoint=last_path, best_epoch=best_epoch,
         best_metrics=history[_index_of(history, best_epoch)], epochs_run=len(history), stopped_early=stopped_early,
         resumed_from_epoch=start_epoch if resume is not None else None, history=history,
+    )
+
+
+def _train_ensemble(
+    data_dirs: list[Path], out_dir: Path, config: TrainConfig, progress: bool, on_epoch_end: EpochCallback | None,
+    head: HeadModel, device: torch.device,
+) -> TrainResult:
+    """Member i trains (and resumes) in ``out_dir/member<i>`` with seed ``seed + i``; ``best.pt`` holds them all.
+
+    ``best_metrics`` are the members' best validation metrics averaged; the flow's motion evaluation scores the
+    ensemble itself.
+    """
+    results = []
+    for i in range(config.ensemble_members):
+        member = config.model_copy(update={"seed": config.seed + i, "ensemble_members": 1})
+        if progress:
+            print(f"ensemble member {i + 1}/{config.ensemble_members} (seed {member.seed})")
+        results.append(_train(data_dirs, out_dir / f"member{i}", member, progress, on_epoch_end, head, device))
+    members = [model_from_payload(read_checkpoint(r.best_checkpoint)) for r in results]
+    best_path = save_checkpoint(out_dir / BEST_CHECKPOINT, MotionEnsemble.from_members(members), {
+        "members": [{"seed": config.seed + i, "best_epoch": r.best_epoch, "metrics": r.best_metrics}
+                    for i, r in enumerate(results)]})
+    metrics = {key: float(np.mean([r.best_metrics[key] for r in results])) for key in results[0].best_metrics}
+    write_text_atomic(out_dir / METRICS_FILE, json.dumps(metrics, indent=1))
+    write_text_atomic(out_dir / HISTORY_FILE, json.dumps({f"member{i}": r.history for i, r in enumerate(results)},
+                                                         indent=1))
+    return TrainResult(
+        best_checkpoint=best_path, last_checkpoint=results[-1].last_checkpoint,
+        best_epoch=round(float(np.mean([r.best_epoch for r in results]))), best_metrics=metrics,
+        epochs_run=sum(r.epochs_run for r in results), stopped_early=all(r.stopped_early for r in results),
+        resumed_from_epoch=results[0].resumed_from_epoch, history=[h for r in results for h in r.history],
     )
 
 
