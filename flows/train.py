@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 import mlflow
@@ -23,7 +22,7 @@ from prefect.artifacts import create_markdown_artifact
 from portraittalker.config import load_params
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
-from portraittalker.motion.checkpoint import load_motion_model
+from portraittalker.motion.checkpoint import load_motion_model, write_packaged_checkpoint
 from portraittalker.motion.features import uses_encoder_features
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.train import compare_task, features_task, train_task
@@ -75,10 +74,8 @@ def train_flow(params_path: str | None = None, publish: bool = False) -> dict:
         if real_win:
             client.set_registered_model_alias(section.registered_model, "champion", version)
     if publish:
-        target = Path(section.publish_to)
-        with atomic_path(target) as tmp:
-            shutil.copyfile(result.best_checkpoint, tmp)
-        logger.info("published %s -> %s", result.best_checkpoint, target)
+        target = write_packaged_checkpoint(result.best_checkpoint, section.publish_to)
+        logger.info("published %s -> %s (int8 weights)", result.best_checkpoint, target)
     rows = summary.round(4).to_dict("records")
     create_markdown_artifact(key="motion-vs-baseline", markdown="## Motion model vs BaselineLipSync (held-out)\n\n"
                              + markdown_table(rows, SUMMARY_COLUMNS), description=str(out_dir))

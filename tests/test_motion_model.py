@@ -259,6 +259,21 @@ def test_ensemble_checkpoint_round_trip(tmp_path: Path, tiny_model: MotionModel,
     np.testing.assert_allclose(loaded.predict(wave), mean, atol=1e-5)
 
 
+def test_packaged_checkpoint_stores_int8_weights_and_predicts_alike(tmp_path: Path, tiny_model: MotionModel,
+                                                                    ict_head) -> None:
+    from portraittalker.motion.checkpoint import write_packaged_checkpoint
+
+    full = save_checkpoint(tmp_path / "full.pt", tiny_model)
+    packed = write_packaged_checkpoint(full, tmp_path / "packed.pt")
+    payload = torch.load(packed, weights_only=True)
+    assert payload["int8_scales"] and all(payload["state_dict"][k].dtype == torch.int8 for k in payload["int8_scales"])
+    assert packed.stat().st_size < full.stat().st_size
+    wave = tone(180, 2.0)
+    expected, got = tiny_model.predict(wave), load_motion_model(packed, ict_head).predict(wave)
+    assert not np.array_equal(expected, got)  # really quantised ...
+    np.testing.assert_allclose(got, expected, atol=0.02 * float(np.ptp(expected)))  # ... and still the same model
+
+
 def test_checkpoint_for_another_head_is_refused(tmp_path: Path, tiny_model: MotionModel, ict_head) -> None:
     other = MotionModel(TINY, {**tiny_model.head_identity, "fingerprint": "0" * 64})
     path = save_checkpoint(tmp_path / "other.pt", other)

