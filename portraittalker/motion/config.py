@@ -208,7 +208,7 @@ def train_preset(name: str) -> TrainConfig:
             weight_decay=0.05, patience=3, select_on="val_mouth_corr", augment=AugmentConfig(enabled=True),
             feature_copies=4, silence_prob=0.1, real_weight=4.0, loss=LossWeights(mouth_open=0.05, mouth_corr=1.0),
             # Runs peak within 1-3 epochs (2.8 min of real training speech); three seeds averaged beat the typical
-            # one on held-out real speakers (motion level 0.61 vs 0.55-0.62 per seed).
+            # one on held-out real speakers (motion level 0.60 vs 0.555-0.62 per seed).
             ensemble_members=3,
         )
     if name == "cpu-logmel":
