@@ -73,8 +73,8 @@ class MotionConfig(Section):
     # Whisper encoder folder for learned models with a whisper front end (None: the packaged tiny.en, or
     # what the checkpoint was trained with); its weights must be the ones the checkpoint records.
     encoder_path: str | None = None
-    # Learned model: scale of the mouth columns about the closed neutral face (1 = as predicted).
-    mouth_gain: float = Field(1.0, gt=0, le=3)
+    # Learned model: scale of the expression and jaw columns about the closed neutral face (1 = as predicted).
+    expression_gain: float = Field(1.0, gt=0, le=3)
     baseline: BaselineLipSyncConfig = BaselineLipSyncConfig()
 
 

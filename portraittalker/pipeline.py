@@ -104,7 +104,7 @@ def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | Non
             "(or `make model`); use `--motion baseline` to render without a learned model."
         )
     model = load_motion_model(path, head=head, encoder_path=params.motion.encoder_path)
-    return model.for_head(head, mouth_gain=params.motion.mouth_gain)
+    return model.for_head(head, expression_gain=params.motion.expression_gain)
 
 
 def animate(audio: Audio, params: Params, head: HeadModel, seed: int, checkpoint: str | None = None) -> MotionTable:

@@ -185,17 +185,18 @@ def test_animate_makes_a_motion_table_with_seeded_blinks(tiny_model: MotionModel
     assert not np.array_equal(other.frame_data[EYE_BLINK_COLUMNS].to_numpy(), blinks)
 
 
-def test_mouth_gain_scales_only_the_mouth_about_the_closed_face(tiny_model: MotionModel, ict_head) -> None:
+def test_expression_gain_scales_face_and_jaw_about_the_closed_face(tiny_model: MotionModel, ict_head) -> None:
     wave = tone(220, 2.0)
     plain = tiny_model.for_head(ict_head).animate(wave, seed=1).frame_data
-    louder = tiny_model.for_head(ict_head, mouth_gain=1.5).animate(wave, seed=1).frame_data
-    mouth = [c for c in plain.columns if c.startswith(("jaw_", "exp_jaw", "exp_mouth"))]
-    rest = [c for c in plain.columns if c not in mouth]
-    assert "jaw_rot_x" in mouth and "exp_mouthClose" in mouth and "head_rot_x" in rest and "exp_browDown_L" in rest
-    np.testing.assert_allclose(louder[mouth].to_numpy(), 1.5 * plain[mouth].to_numpy(), rtol=1e-6)
+    louder = tiny_model.for_head(ict_head, expression_gain=1.5).animate(wave, seed=1).frame_data
+    face = [c for c in plain.columns if c.startswith(("jaw_", "exp_"))]
+    rest = [c for c in plain.columns if c not in face]
+    assert {"jaw_rot_x", "exp_mouthClose", "exp_browDown_L"} <= set(face)
+    assert {"head_rot_x", "eye_blink_l"} <= set(rest)
+    np.testing.assert_allclose(louder[face].to_numpy(), 1.5 * plain[face].to_numpy(), rtol=1e-6)
     np.testing.assert_array_equal(louder[rest].to_numpy(), plain[rest].to_numpy())
-    with pytest.raises(ValueError, match="mouth_gain"):
-        tiny_model.for_head(ict_head, mouth_gain=0.0)
+    with pytest.raises(ValueError, match="expression_gain"):
+        tiny_model.for_head(ict_head, expression_gain=0.0)
 
 
 def test_animate_refuses_another_head(tiny_model: MotionModel) -> None:

@@ -276,9 +276,9 @@ class MotionModel(nn.Module):
         table.validate()
         return table
 
-    def for_head(self, head: HeadModel, style: int | str = 0, mouth_gain: float = 1.0) -> LearnedLipSync:
+    def for_head(self, head: HeadModel, style: int | str = 0, expression_gain: float = 1.0) -> LearnedLipSync:
         """An animator with ``BaselineLipSync``'s call shape: ``.animate(audio, seed=0)``."""
-        return LearnedLipSync(self, head, style, mouth_gain)
+        return LearnedLipSync(self, head, style, expression_gain)
 
 
 class MotionEnsemble(MotionModel):
@@ -324,27 +324,30 @@ class MotionEnsemble(MotionModel):
         return ensemble.eval()
 
 
-MOUTH_PREFIXES = ("jaw_", "exp_jaw", "exp_mouth")  # motion columns that articulate the mouth
+# Columns the expression gain scales: every expression weight and the jaw (not head pose, blinks or gaze).
+ARTICULATION_PREFIXES = ("exp_", "jaw_")
 
 
 class LearnedLipSync:
     """A :class:`MotionModel` bound to a head model, interchangeable with ``BaselineLipSync(head)``.
 
-    ``mouth_gain`` scales the mouth columns about the neutral (closed) face, so silence stays closed: a model trained
-    with a regression loss under-articulates (the mean of plausible mouths is a half-open one), as most talking-head
-    systems' "expression scale" knobs acknowledge.
+    ``expression_gain`` scales the expression and jaw columns about the neutral (closed) face, so silence stays
+    closed: a model trained with a regression loss under-articulates (the mean of plausible faces is a flattened
+    one), as most talking-head systems' "expression scale" knobs acknowledge. All expression columns, not the mouth's
+    alone: the cheeks, nose and brows move with speech too, FLAME's expression basis does not separate the mouth,
+    and on the validation speakers the whole face scaled tracked better than the mouth alone (0.606 vs 0.599).
     """
 
-    def __init__(self, model: MotionModel, head: HeadModel, style: int | str = 0, mouth_gain: float = 1.0) -> None:
-        if not mouth_gain > 0:
-            raise ValueError(f"mouth_gain must be > 0, got {mouth_gain}")
-        self.model, self.head, self.style, self.mouth_gain = model, head, style, float(mouth_gain)
+    def __init__(self, model: MotionModel, head: HeadModel, style: int | str = 0, expression_gain: float = 1.0) -> None:
+        if not expression_gain > 0:
+            raise ValueError(f"expression_gain must be > 0, got {expression_gain}")
+        self.model, self.head, self.style, self.expression_gain = model, head, style, float(expression_gain)
 
     def animate(self, audio: Any, seed: int = 0) -> MotionTable:
         table = self.model.animate(audio, self.head, seed, style=self.style)
-        if self.mouth_gain != 1.0:
-            mouth = [c for c in table.frame_data.columns if c.startswith(MOUTH_PREFIXES)]
-            table.frame_data[mouth] = table.frame_data[mouth] * np.float32(self.mouth_gain)
+        if self.expression_gain != 1.0:
+            face = [c for c in table.frame_data.columns if c.startswith(ARTICULATION_PREFIXES)]
+            table.frame_data[face] = table.frame_data[face] * np.float32(self.expression_gain)
         return table
 
 
