@@ -258,7 +258,7 @@ def test_designed_avatar_round_trips_through_its_folder(designer: AttributeDesig
 
 @needs_ict
 def test_mouth_interior_is_shaded_deeper_inside(designer: AttributeDesigner, head) -> None:
-    """Teeth and tongue carry the oral cavity's occlusion: darker than their albedo, darkest at the back."""
+    """Teeth, tongue and socket carry the oral cavity's occlusion: darker than their albedo, darkest at the back."""
     from portraittalker.avatar.texture import TEETH
 
     frame = paint_frame(head, SIZE, 1024)
@@ -269,3 +269,7 @@ def test_mouth_interior_is_shaded_deeper_inside(designer: AttributeDesigner, hea
     back = teeth & (z < np.quantile(z[teeth], 0.2))
     assert albedo[front].mean() < 0.7 * np.mean(TEETH)  # no brighter than teeth in the lips' shadow
     assert albedo[back].mean() < 0.7 * albedo[front].mean()
+    # behind the teeth the cavity is nearly black (a face tracker reads small openings from that contrast)
+    for part in ("mouth_socket", "gums_tongue"):
+        assert albedo[frame.parts[part]].mean() < 0.1, part
+    assert albedo[frame.parts["gums_tongue"]].mean() < 0.2 * albedo[front].mean()

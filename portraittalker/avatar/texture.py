@@ -633,15 +633,20 @@ def _paint_inner_parts(frame: PaintFrame, albedo: np.ndarray, spec: np.ndarray, 
         z = positions[index[name], 2]
         return np.clip((z - z.min()) / max(float(np.ptp(z)), 1e-6), 0, 1)[:, None] if len(z) else z[:, None]
 
-    if len(index["mouth_socket"]):
-        fill("mouth_socket", np.asarray(MOUTH_SOCKET, np.float32) * (0.45 + 0.55 * depth_shade("mouth_socket")), 0.35)
     # The oral cavity's ambient occlusion: the lips shade what lies behind them, the back teeth and tongue most.
     # Unshaded, the teeth of a slightly open mouth are as bright as a smile's, which looks wrong and makes a face
     # tracker put the inner lip on the teeth's edge: MediaPipe then reads a 5 mm lip gap on our renders as closed
     # and a wide one as ~20% less open (measured on 1200 rendered frames), so lip sync is judged, and looks, damped.
+    # Behind the teeth the cavity is nearly black, as in video of real mouths: with the socket and tongue lit at
+    # ~0.4 MediaPipe read a jaw-only opening as closed up to a 6.8 mm lip gap, with them at the values below from
+    # ~5 mm on, and a 14.6 mm gap as 0.071 instead of 0.049 (mouth-opening units; a swept jaw, 512²).
+    if len(index["mouth_socket"]):
+        socket_ao = oral_occlusion(depth_shade("mouth_socket"), 0.07, 0.15)
+        fill("mouth_socket", np.asarray(MOUTH_SOCKET, np.float32) * socket_ao, 0.35 * socket_ao[:, 0])
     gums = index["gums_tongue"]
-    fill("gums_tongue", np.asarray(GUMS, np.float32) * (1.0 + 0.04 * flat_fine[gums])[:, None]
-         * oral_occlusion(depth_shade("gums_tongue"), 0.25, 0.45), 0.75 * 0.4)
+    gums_ao = oral_occlusion(depth_shade("gums_tongue"), 0.05, 0.09)
+    fill("gums_tongue", np.asarray(GUMS, np.float32) * (1.0 + 0.04 * flat_fine[gums])[:, None] * gums_ao,
+         0.75 * 0.4 * gums_ao[:, 0])
     stain = np.asarray([1.0, 0.97, 0.88] if look.age > 0.6 else [1.0, 1.0, 1.0], np.float32)
     teeth_ao = oral_occlusion(depth_shade("teeth"), 0.25, 0.55)
     fill("teeth", np.asarray(TEETH, np.float32) * stain * (1.0 + 0.02 * flat_fine[index["teeth"]])[:, None] * teeth_ao,
