@@ -31,6 +31,12 @@ def test_unknown_and_invalid_keys_are_errors_naming_the_key(tmp_path):
     path.write_text("train:\n  overrides: {max_epochs: 0}\n")
     with pytest.raises(ConfigError, match="max_epochs"):
         load_params(path)
+    path.write_text("motion:\n  mouth_gain: 1.3\n")  # renamed to expression_gain: never silently ignored
+    with pytest.raises(ConfigError, match="mouth_gain"):
+        load_params(path)
+    path.write_text("motion:\n  expression_gain: 0\n")
+    with pytest.raises(ConfigError, match="expression_gain"):
+        load_params(path)
     path.write_text("render: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_params(path)
