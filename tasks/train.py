@@ -26,8 +26,9 @@ from tasks.experiment import log_metrics
 
 @task(name="train-motion-model", cache_policy=NO_CACHE)
 def train_task(data_dirs: list[Path], out_dir: Path, config: TrainConfig, head: HeadModel) -> TrainResult:
-    # Resumable: train_motion_model continues from out_dir/last.pt when the config is unchanged. A last.pt of
-    # another config (the stage's params changed) is moved aside so the stage starts over instead of failing.
+    # Resumable: train_motion_model continues from out_dir/last.pt when the config and data are unchanged. A
+    # last.pt of another config or data (the stage's params or datasets changed) is moved aside so the stage
+    # starts over instead of failing.
     def run() -> TrainResult:
         return train_motion_model(data_dirs, out_dir, config, progress=True, head=head,
                                   on_epoch_end=lambda epoch, metrics: log_metrics(metrics, step=epoch))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from portraittalker.data.config import LearnedOffsetConfig
-from portraittalker.data.speech_sync import SyncClip, lag_curve, learned_offsets
+from portraittalker.data.speech_sync import SyncClip, lag_curve, learned_offsets, learned_shift
 from portraittalker.motion.readout import design_matrix, fit_ridge, stack_context
 
 
@@ -57,3 +57,11 @@ def test_learned_offsets_find_one_shifted_speaker_among_aligned_ones(shift: int)
     found = learned_offsets(clips, {c.clip_id for c in clips}, LearnedOffsetConfig(alpha=1.0, max_lag=8))
     assert found["c0"][0] == shift and found["c0"][1] > 0.3
     assert all(found[f"c{i}"][0] == 0 for i in range(1, 5))
+
+
+def test_learned_check_corrects_confident_residuals_of_two_frames_or_more() -> None:
+    config = LearnedOffsetConfig(min_confidence=0.3, shift_min_frames=2)
+    assert learned_shift(2, 0.48, config) == 2 and learned_shift(-5, 0.31, config) == -5
+    assert learned_shift(1, 0.9, config) == 0  # within lip-sync tolerance: left alone
+    assert learned_shift(3, 0.2, config) == 0  # not confident enough
+    assert learned_shift(2, 0.9, LearnedOffsetConfig(shift_min_frames=3)) == 0

@@ -132,6 +132,25 @@ def test_resume_with_another_config_is_refused(tmp_path: Path, toy_dir: Path, ic
         train_motion_model([toy_dir], tmp_path, tiny_config(max_epochs=1, seed=5), progress=False, head=ict_head)
 
 
+def test_resume_on_re_prepared_data_is_refused(tmp_path: Path, toy_dir: Path, ict_head) -> None:
+    """A finished run must not be 'resumed' (and republished unchanged) after the dataset was re-prepared."""
+    import shutil
+
+    import soundfile as sf
+
+    data = tmp_path / "data"
+    shutil.copytree(toy_dir, data)
+    train_motion_model([data], tmp_path / "run", tiny_config(max_epochs=1), progress=False, head=ict_head)
+    again = train_motion_model([data], tmp_path / "run", tiny_config(max_epochs=1), progress=False, head=ict_head)
+    assert again.epochs_run == 1  # same data: the finished run is reused
+    clips = pd.read_parquet(data / "clips.parquet")
+    audio = data / clips[clips["split"] == "train"].iloc[0]["audio_path"]
+    wave, rate = sf.read(audio, dtype="float32")
+    sf.write(audio, np.roll(wave, 2 * rate // 25), rate)  # the A/V check shifted it by 2 frames
+    with pytest.raises(TrainingResumeError, match="different training data"):
+        train_motion_model([data], tmp_path / "run", tiny_config(max_epochs=1), progress=False, head=ict_head)
+
+
 def test_early_stopping(tmp_path: Path, toy_dir: Path, ict_head) -> None:
     # With an unreachable improvement threshold every epoch after the first counts as no improvement.
     result = train_motion_model([toy_dir], tmp_path, tiny_config(max_epochs=6, patience=2, min_delta=1e9),

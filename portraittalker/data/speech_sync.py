@@ -4,9 +4,9 @@ The onset estimator of :mod:`portraittalker.sync` is weak on short clips: it shi
 (peak-median confidence 0.24, above the 0.2 needed). After every clip is tracked, this check predicts each real
 clip's mouth opening from its frozen Whisper features with a ridge regression trained on *the other speakers*
 only (leave-one-speaker-out, so no clip judges its own alignment), and takes the lag of the best correlation
-between the prediction and the tracked opening as the clip's residual offset. A residual of ``shift_min_frames``
-or more, found with enough confidence, is corrected (the WAV and the clip's audio track are shifted again) and
-recorded; smaller ones are left alone.
+between the prediction and the tracked opening as the clip's residual offset. A residual of this check's own
+``shift_min_frames`` (2: finer than the onset check's 3) or more, found with enough confidence, is corrected (the
+WAV and the clip's audio track are shifted again) and recorded; smaller ones are left alone.
 
 Columns it writes: ``av_learned_offset`` (SyncNet sign: positive = audio leads the mouth) and
 ``av_learned_confidence`` (peak - median of the lag curve); ``av_shift_frames`` is the total shift applied.
@@ -94,8 +94,15 @@ def learned_offsets(clips: Sequence[SyncClip], measure: set[str], config: Learne
     return results
 
 
+def learned_shift(offset: int, confidence: float, config: LearnedOffsetConfig) -> int:
+    """Frames to delay the audio by for a measured residual ``offset`` (0: leave the clip alone)."""
+    if abs(offset) >= config.shift_min_frames and confidence >= config.min_confidence:
+        return int(offset)
+    return 0
+
+
 def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir: Path, config: LearnedOffsetConfig,
-                      min_frames: int, shift_min_frames: int, fps: float, sample_rate: int) -> list[dict]:
+                      min_frames: int, fps: float, sample_rate: int) -> list[dict]:
     """Measure every ok real clip of ``min_frames`` or more; shift those whose residual offset is confident."""
     from portraittalker.motion.whisper import shared_encoder
 
@@ -116,7 +123,7 @@ def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir
             continue
         offset, confidence = estimates[row["clip_id"]]
         row[LEARNED_OFFSET_COLUMN], row[LEARNED_CONFIDENCE_COLUMN] = float(offset), confidence
-        if abs(offset) >= shift_min_frames and confidence >= config.min_confidence:
+        if learned_shift(offset, confidence, config):
             log.info("prepare: %s: learned A/V check shifts the audio by %+d frames (confidence %.2f)",
                      row["clip_id"], offset, confidence)
             shift_audio(out_dir / row["audio_path"], offset, fps)

@@ -13,6 +13,7 @@ validation epoch, what ``generate`` loads), ``metrics.json`` (best epoch's metri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -57,7 +58,8 @@ MOUTH_LANDMARKS = (62, 66)  # 68-point inner-lip centre, upper and lower (as eva
 
 
 class TrainingResumeError(PortraitTalkerError, RuntimeError):
-    """``out_dir`` (or an ensemble member's folder) holds a checkpoint from a run with a different configuration."""
+    """``out_dir`` (or an ensemble member's folder) holds a checkpoint of a run with another configuration or on
+    other data (a re-prepared dataset: clips added, audio re-aligned, targets refitted)."""
 
     def __init__(self, message: str, checkpoint: Path) -> None:
         super().__init__(message)
@@ -344,6 +346,16 @@ def _learning_rate(config: TrainConfig, step: int) -> float:
     return config.learning_rate * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
+def data_fingerprint(clips: list[MotionClip]) -> str:
+    """sha256 over every train/val clip's id, split, speech and targets: what a resumed run must share."""
+    digest = hashlib.sha256()
+    for clip in sorted(clips, key=lambda c: c.clip_id):
+        digest.update(f"{clip.clip_id}|{clip.split}|{clip.speaker_id}|{clip.targets.shape}".encode())
+        digest.update(np.ascontiguousarray(clip.wave, dtype=np.float32).tobytes())
+        digest.update(np.ascontiguousarray(clip.targets, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
 def _train(
     data_dirs: list[Path], out_dir: Path, config: TrainConfig, progress: bool, on_epoch_end: EpochCallback | None,
     head: HeadModel, device: torch.device,
@@ -361,6 +373,14 @@ def _train(
     columns = target_columns(list(head.expression_names), config.model.predict_gaze)
     clips = load_motion_clips(data_dirs, head.name, list(head.expression_names), columns,
                               prefer_truth=config.prefer_truth, splits=("train", "val"))
+    fingerprint = data_fingerprint(clips)
+    # Resuming a finished run on re-prepared data would silently publish the old model: the data must match too.
+    if resume is not None and resume["training"].get("data") != fingerprint:
+        raise TrainingResumeError(
+            f"{last_path} was written by a run on different training data (the datasets in "
+            f"{', '.join(map(str, data_dirs))} changed since); use another output directory or delete it to start "
+            "over", last_path,
+        )
     train_clips, val_clips = split_clips(clips, config.val_fraction)
     model_config = config.model
     silence = None
@@ -441,8 +461,9 @@ def _train(
         stopped_early = epochs_since_best >= config.patience
         save_checkpoint(last_path, model, {
             "optimizer": optimizer.state_dict(),
-            "training": {"config": config_json, "epoch": epoch, "best_epoch": best_epoch, "best_val": best_val,
-                         "epochs_since_best": epochs_since_best, "stopped_early": stopped_early, "history": history},
+            "training": {"config": config_json, "data": fingerprint, "epoch": epoch, "best_epoch": best_epoch,
+                         "best_val": best_val, "epochs_since_best": epochs_since_best, "stopped_early": stopped_early,
+                         "history": history},
         })
         write_text_atomic(out_dir / HISTORY_FILE, json.dumps(history, indent=1))
         write_text_atomic(out_dir / METRICS_FILE, json.dumps(history[_index_of(history, best_epoch)], indent=1))

@@ -179,8 +179,8 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
         if config.av_offset.enabled and config.av_offset.learned.enabled:
             start = time.perf_counter()
             refine_av_offsets([r.row for r in done], {r.row["clip_id"]: r.frames for r in done if r.frames is not None},
-                              out_dir, config.av_offset.learned, config.av_offset.min_frames,
-                              config.av_offset.shift_min_frames, config.fps, config.sample_rate)
+                              out_dir, config.av_offset.learned, config.av_offset.min_frames, config.fps,
+                              config.sample_rate)
             timings["av_learned_s"] = time.perf_counter() - start
         clips, frames_table = _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
                                      context, config, source)
