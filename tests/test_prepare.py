@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import soundfile as sf
 
 from portraittalker.assets import REPO_ROOT
 from portraittalker.data.prepare import (
@@ -25,6 +26,7 @@ from portraittalker.data.quality import (
     audio_level_dbfs,
     check_audio,
     check_media,
+    longest_cut_free_stretch,
     probe_media,
 )
 from portraittalker.data.tables import (
@@ -77,6 +79,15 @@ def test_media_checks(tmp_path):
     tone = (0.1 * np.sin(np.arange(16000) / 5)).astype(np.float32)
     assert check_audio(tone, 16000, 25, 25, QualityConfig()) is None
     assert check_audio(tone, 16000, 50, 25, QualityConfig()).reason.startswith("duration_mismatch")
+
+
+def test_longest_cut_free_stretch_keeps_a_margin_at_each_cut():
+    config = QualityConfig(scene_cut_keep_s=4.0)
+    assert longest_cut_free_stretch([226], 500, config, 25.0) == (228, 500)
+    assert longest_cut_free_stretch([300], 500, config, 25.0) == (0, 298)
+    assert longest_cut_free_stretch([80, 300], 400, config, 25.0) == (82, 298)
+    assert longest_cut_free_stretch([60], 150, config, 25.0) is None  # 88 frames < 4 s
+    assert longest_cut_free_stretch([226], 500, QualityConfig(scene_cut_keep_s=0), 25.0) is None  # off: reject
 
 
 def test_ids_speakers_and_splits():
@@ -205,3 +216,23 @@ def test_prepare_real_clips_with_a_corrupt_file(tmp_path):
     assert len(result.frames) == 400
     meta = read_dataset_tables(tmp_path / "out")[2]
     assert meta.head_model == "ict-facekit" and len(meta.expression_names) > 0
+
+
+@pytest.mark.slow
+@needs_real
+def test_a_clip_with_a_scene_cut_keeps_its_long_stretch(tmp_path):
+    """1 s of one speaker, then 4.4 s of another: the clip is trimmed to the second (2-frame margin), not lost."""
+    (tmp_path / "in").mkdir()
+    ffmpeg("-ss", "2", "-t", "1", "-i", str(KATIE), "-ss", "1", "-t", "4.4", "-i", str(AOC), "-filter_complex",
+           "[0:v][0:a][1:v][1:a]concat=n=2:v=1:a=1[v][a]", "-map", "[v]", "-map", "[a]",
+           str(tmp_path / "in" / "cut.mp4"))
+    result = prepare_dataset(collect_folder_inputs(tmp_path / "in"), tmp_path / "out", fast_config(), progress=False)
+    row = result.clips.iloc[0]
+    assert row["status"] == "ok", row["reason"]
+    assert row["trim_start_frame"] == 27 and row["n_frames"] == 110 - 2
+    out = tmp_path / "out"
+    samples, rate = sf.read(out / row["audio_path"])
+    assert len(samples) == pytest.approx(108 * rate / 25, abs=2)
+    info = probe_media(out / row["video_path"])
+    assert info.n_frames == 108 or info.duration_s == pytest.approx(108 / 25, abs=0.05)
+    assert len(result.frames) == 108

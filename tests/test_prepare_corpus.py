@@ -201,8 +201,12 @@ def test_av_offset_policy():
     assert check_av_offset(_estimate(-2, 0.9), config) == (0, None)
     assert check_av_offset(_estimate(5, 0.3), config) == (5, None)
     assert check_av_offset(_estimate(-6, 0.1), config) == (-6, None)
-    shift, problem = check_av_offset(_estimate(6, 0.05), config)
+    shift, problem = check_av_offset(_estimate(6, 0.05), config)  # too uncertain: the learned check decides
     assert shift == 0 and problem.code == "av_offset" and "confidence 0.05" in problem.reason
+    assert problem.status == "pending" and problem.reason.endswith("left to the learned check")
+    alone = config.model_copy(update={"learned": config.learned.model_copy(update={"decide_uncertain": False})})
+    shift, problem = check_av_offset(_estimate(6, 0.05), alone)
+    assert shift == 0 and problem.status == "rejected" and problem.reason.endswith("too uncertain to shift")
     shift, problem = check_av_offset(_estimate(-12, 0.9), config)
     assert shift == 0 and problem.code == "av_offset" and "-12 frames" in problem.reason
     with pytest.raises(ValueError, match=r"max_shift_frames < sync\.max_lag"):

@@ -34,6 +34,9 @@ class QualityConfig(BaseModel):
     scene_cut_histogram: float = Field(0.5, gt=0, le=1, description="Bhattacharyya distance of HSV histograms")
     scene_cut_landmark_jump: float = Field(0.15, gt=0, description="median landmark motion / face height per frame")
     max_scene_cuts: int = Field(0, ge=0)
+    scene_cut_keep_s: float = Field(
+        4.0, ge=0, description="a clip with more cuts is trimmed to its longest cut-free stretch when that lasts this "
+        "long (seconds, with a 2-frame margin at each cut); shorter, or 0: rejected (scene_cut)")
 
 
 class LearnedOffsetConfig(BaseModel):
@@ -45,6 +48,12 @@ class LearnedOffsetConfig(BaseModel):
     alpha: float = Field(3000.0, gt=0, description="ridge strength")
     max_lag: int = Field(10, ge=1, le=25)
     min_confidence: float = Field(0.3, ge=0, description="peak - median of the lag curve needed to shift")
+    decide_uncertain: bool = Field(
+        True, description="a clip whose onset offset is too uncertain to shift is not rejected at once: it stays "
+        "'pending' until this check measures it, and is shifted by this check's offset when that is confident, "
+        "kept when it is confidently in sync, rejected otherwise. (The onset estimate is weakest where it is most "
+        "often uncertain: 8-10 s clips; rejecting them outright dropped 26 s of real speech.)"
+    )
     shift_min_frames: int = Field(
         2, ge=1, description="a confident residual of this many frames or more is corrected. Lower than the onset "
         "check's 3: this estimate is cross-fitted over the other speakers, and a 2-frame (80 ms) offset is already "

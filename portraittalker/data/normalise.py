@@ -169,6 +169,26 @@ def mux_audio(video_path: Path, audio_path: Path, sample_rate: int, timeout_s: f
                     str(tmp)], timeout_s, "muxing the shifted audio")
 
 
+def trim_clip(video_path: Path, audio_path: Path | None, start: int, end: int, *, fps: float, sample_rate: int,
+              crf: int = 18, preset: str = "veryfast", timeout_s: float = 300) -> None:
+    """Cut a normalised clip and its WAV to frames [start, end) in place (both then start at 0)."""
+    if audio_path is not None:
+        samples, rate = sf.read(audio_path, dtype="int16", always_2d=True)
+        kept = samples[round(start * rate / fps): round(end * rate / fps)]
+        with atomic_path(audio_path) as tmp:
+            sf.write(tmp, kept, rate, subtype="PCM_16", format="WAV")
+    arguments = ["-i", str(video_path)]
+    if audio_path is not None:
+        arguments += ["-i", str(audio_path)]
+    arguments += ["-map", "0:v:0", "-vf", f"trim=start_frame={start}:end_frame={end},setpts=PTS-STARTPTS",
+                  "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p"]
+    if audio_path is not None:
+        arguments += ["-map", "1:a:0", "-c:a", "aac", "-ac", "1", "-ar", str(sample_rate)]
+    with atomic_path(video_path) as tmp:
+        run_ffmpeg([*arguments, "-movflags", "+faststart", "-f", "mp4", str(tmp)], timeout_s,
+                   f"trimming to frames {start}-{end}")
+
+
 # -- the clip -----------------------------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ rejections by kind (:data:`REJECTION_CODES`).
 
 from __future__ import annotations
 
+import itertools
 import math
 import subprocess
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ PROBE_TIMEOUT_S = 60
 
 @dataclass(frozen=True)
 class Rejection:
-    status: str  # "rejected" (a quality check) or "failed" (unusable input / an error)
+    status: str  # "rejected" (a quality check), "failed" (unusable input / an error) or "pending" (see tables)
     reason: str
 
     @property
@@ -213,6 +214,18 @@ def scene_cuts(histogram_distances: np.ndarray, track: FaceTrack, config: Qualit
     return sorted(cuts)
 
 
+def longest_cut_free_stretch(cuts: list[int], n_frames: int, config: QualityConfig, fps: float,
+                             margin: int = 2) -> tuple[int, int] | None:
+    """[start, end) frames of the longest stretch between scene cuts, ``margin`` frames clear of each cut
+    (a cut's neighbours are often blended or half-tracked); ``None`` if shorter than ``scene_cut_keep_s``."""
+    if config.scene_cut_keep_s <= 0:
+        return None
+    bounds = [0, *cuts, n_frames]
+    stretches = [(a + (margin if a else 0), b - (margin if b < n_frames else 0)) for a, b in itertools.pairwise(bounds)]
+    start, end = max(stretches, key=lambda s: s[1] - s[0])
+    return (start, end) if end - start >= config.scene_cut_keep_s * fps else None
+
+
 def check_track(track: FaceTrack, histogram_distances: np.ndarray, multi_face_counts: list[int],
                 config: QualityConfig) -> Rejection | None:
     """Face present, single, large enough, and no scene cut."""
@@ -240,7 +253,11 @@ def check_track(track: FaceTrack, histogram_distances: np.ndarray, multi_face_co
 
 
 def check_av_offset(estimate: SyncOffsetResult | None, config: AVOffsetConfig) -> tuple[int, Rejection | None]:
-    """(audio delay to apply in frames, rejection): see :class:`AVOffsetConfig`. ``None``: not measurable."""
+    """(audio delay to apply in frames, rejection): see :class:`AVOffsetConfig`. ``None``: not measurable.
+
+    An offset that is in range but too uncertain to shift comes back as a ``pending`` :class:`Rejection`
+    when the learned check will decide it (``learned.enabled`` and ``learned.decide_uncertain``).
+    """
     if estimate is None or abs(estimate.offset) < config.shift_min_frames:
         return 0, None
     offset, confidence = estimate.offset, estimate.confidence
@@ -248,6 +265,8 @@ def check_av_offset(estimate: SyncOffsetResult | None, config: AVOffsetConfig) -
         return 0, reject("av_offset", f"audio-video offset {offset:+d} frames (confidence {confidence:.2f}) beyond "
                                       f"±{config.max_shift_frames}")
     if confidence < config.min_confidence:
-        return 0, reject("av_offset", f"audio-video offset {offset:+d} frames at confidence {confidence:.2f} "
-                                      f"< {config.min_confidence:g}: too uncertain to shift")
+        detail = f"audio-video offset {offset:+d} frames at confidence {confidence:.2f} < {config.min_confidence:g}"
+        if config.learned.enabled and config.learned.decide_uncertain:
+            return 0, reject("av_offset", f"{detail}: left to the learned check", "pending")
+        return 0, reject("av_offset", f"{detail}: too uncertain to shift")
     return offset, None

@@ -10,6 +10,11 @@ WAV and the clip's audio track are shifted again) and recorded; smaller ones are
 
 Columns it writes: ``av_learned_offset`` (SyncNet sign: positive = audio leads the mouth) and
 ``av_learned_confidence`` (peak - median of the lag curve); ``av_shift_frames`` is the total shift applied.
+
+Clips the onset check found too uncertain to shift arrive ``pending`` (``learned.decide_uncertain``). They are
+measured but never part of a ridge fit (their alignment is unknown), and settled here: shifted by this check's
+offset when it is confident, kept as they are when it is confidently within ``shift_min_frames``, rejected
+(``av_offset``, both estimates in the reason; outputs removed) when it is not confident or cannot measure them.
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ class SyncClip:
     speaker_id: str
     opening: np.ndarray  # (T,) MediaPipe inner-lip gap / face height of the video
     design: np.ndarray  # (T, F) ridge design matrix of the audio's encoder features
+    trusted: bool = True  # False: alignment unknown (pending), so measured but never fitted on
 
 
 def mouth_opening_from_frames(frames: pd.DataFrame) -> np.ndarray:
@@ -71,16 +77,18 @@ def learned_offsets(clips: Sequence[SyncClip], measure: set[str], config: Learne
     def standardised(x: np.ndarray) -> np.ndarray:
         return (x - x.mean()) / (x.std() + 1e-9)
 
-    grams = {c.clip_id: c.design.T @ c.design for c in clips}
-    rhs = {c.clip_id: c.design.T @ standardised(c.opening) for c in clips}
+    fitted = [c for c in clips if c.trusted]
+    grams = {c.clip_id: c.design.T @ c.design for c in fitted}
+    rhs = {c.clip_id: c.design.T @ standardised(c.opening) for c in fitted}
     gram_all, rhs_all = sum(grams.values()), sum(rhs.values())
     penalty = np.eye(len(gram_all))
     penalty[-1, -1] = 0.0
     results: dict[str, tuple[int, float]] = {}
     for speaker in sorted({c.speaker_id for c in clips if c.clip_id in measure}):
         own = [c for c in clips if c.speaker_id == speaker]
-        gram = gram_all - sum(grams[c.clip_id] for c in own)
-        weights = np.linalg.solve(gram + config.alpha * penalty, rhs_all - sum(rhs[c.clip_id] for c in own))
+        gram = gram_all - sum(grams[c.clip_id] for c in own if c.trusted)
+        weights = np.linalg.solve(gram + config.alpha * penalty,
+                                  rhs_all - sum(rhs[c.clip_id] for c in own if c.trusted))
         for clip in own:
             if clip.clip_id not in measure:
                 continue
@@ -101,32 +109,69 @@ def learned_shift(offset: int, confidence: float, config: LearnedOffsetConfig) -
     return 0
 
 
+def reject_pending(row: dict, out_dir: Path, detail: str) -> None:
+    """Settle a pending clip as rejected: the onset estimate's reason plus ``detail``; its outputs removed."""
+    onset = row["reason"].removeprefix("av_offset: ").removesuffix(": left to the learned check")
+    row["status"], row["reason"] = "rejected", f"av_offset: onset estimate {onset}; learned check {detail}"
+    for relative in (row.get("video_path"), row.get("audio_path")):
+        if relative:
+            (out_dir / relative).unlink(missing_ok=True)
+    for suffix in (".png", ".html"):
+        (out_dir / "previews" / f"{row['clip_id']}{suffix}").unlink(missing_ok=True)
+    row["video_path"] = row["audio_path"] = ""
+
+
 def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir: Path, config: LearnedOffsetConfig,
                       min_frames: int, fps: float, sample_rate: int) -> list[dict]:
-    """Measure every ok real clip of ``min_frames`` or more; shift those whose residual offset is confident."""
+    """Measure every ok or pending real clip of ``min_frames`` or more; shift those whose residual offset is
+    confident; settle every pending clip (see the module doc)."""
+    real = [r for r in rows if r.get("status") in ("ok", "pending") and r.get("source") != "synthetic"
+            and r["clip_id"] in frames]
+    for row in rows:
+        if row.get("status") == "pending" and row not in real:
+            reject_pending(row, out_dir, "not run (no tracked frames)")
+    pending = [r for r in real if r["status"] == "pending"]
+    speakers = {r["speaker_id"] for r in real if r["status"] == "ok"}
+    if len(speakers) < 3:
+        log.info("prepare: learned A/V check skipped (needs real clips of 3+ speakers, has %d)", len(speakers))
+        for row in pending:
+            reject_pending(row, out_dir, "not run (needs real clips of 3+ speakers)")
+        return rows
     from portraittalker.motion.whisper import shared_encoder
 
     encoder = shared_encoder()
-    real = [r for r in rows if r.get("status") == "ok" and r.get("source") != "synthetic" and r["clip_id"] in frames]
-    if len({r["speaker_id"] for r in real}) < 3:
-        log.info("prepare: learned A/V check skipped (needs real clips of 3+ speakers, has %d)", len(real))
-        return rows
     clips = []
     for row in real:
         opening = mouth_opening_from_frames(frames[row["clip_id"]])
         features = encoder.encode(load_wave(out_dir / row["audio_path"]), len(opening))
-        clips.append(SyncClip(row["clip_id"], row["speaker_id"], opening, design_matrix(features, config.context)))
+        clips.append(SyncClip(row["clip_id"], row["speaker_id"], opening, design_matrix(features, config.context),
+                              trusted=row["status"] == "ok"))
     measure = {r["clip_id"] for r in real if int(r["n_frames"]) >= min_frames}
-    estimates = learned_offsets(clips, measure, config)
+    apply_learned_offsets(real, learned_offsets(clips, measure, config), out_dir, config, fps, sample_rate)
+    return rows
+
+
+def apply_learned_offsets(real: list[dict], estimates: dict[str, tuple[int, float]], out_dir: Path,
+                          config: LearnedOffsetConfig, fps: float, sample_rate: int) -> None:
+    """Record each real row's estimate, shift the confident ones, settle the pending ones (in place)."""
     for row in real:
         if row["clip_id"] not in estimates:
+            if row["status"] == "pending":
+                reject_pending(row, out_dir, "could not measure it")
             continue
         offset, confidence = estimates[row["clip_id"]]
         row[LEARNED_OFFSET_COLUMN], row[LEARNED_CONFIDENCE_COLUMN] = float(offset), confidence
+        if row["status"] == "pending":
+            if confidence < config.min_confidence:
+                reject_pending(row, out_dir, f"{offset:+d} frames at confidence {confidence:.2f} "
+                                             f"< {config.min_confidence:g}")
+                continue
+            log.info("prepare: %s: uncertain onset offset settled by the learned check: %+d frames (confidence "
+                     "%.2f)", row["clip_id"], offset, confidence)
+            row["status"], row["reason"] = "ok", ""
         if learned_shift(offset, confidence, config):
             log.info("prepare: %s: learned A/V check shifts the audio by %+d frames (confidence %.2f)",
                      row["clip_id"], offset, confidence)
             shift_audio(out_dir / row["audio_path"], offset, fps)
             mux_audio(out_dir / row["video_path"], out_dir / row["audio_path"], sample_rate)
             row[AV_SHIFT_COLUMN] = int(row.get(AV_SHIFT_COLUMN) or 0) + offset
-    return rows

@@ -4,13 +4,16 @@ A dataset directory holds:
 
 - ``clips.parquet``: one row per input clip (accepted or not), columns :data:`CLIP_COLUMNS`.
   ``status`` is ``"ok"``, ``"rejected"`` (a quality check failed) or ``"failed"`` (an error);
-  ``reason`` says why. ``split`` is ``train``/``val``/``test``, assigned by speaker (no speaker in
+  ``reason`` says why. ``"pending"`` appears only in a checkpoint written mid-run: a clip whose onset
+  A/V offset was too uncertain, waiting for the learned check (its outputs and frames are kept).
+  ``split`` is ``train``/``val``/``test``, assigned by speaker (no speaker in
   two splits). ``audio_path`` is a 16 kHz mono WAV relative to the dataset directory.
   ``av_offset_frames`` is the audio-video offset measured on the source (SyncNet sign: positive =
   audio leads the mouth; NaN where not measured), ``av_shift_frames`` the delay applied to the
   audio to correct it (positive = delayed; 0 = none), ``av_confidence`` the estimate's confidence;
   ``av_learned_offset`` / ``av_learned_confidence`` the learned check's residual offset after that shift
-  (:mod:`portraittalker.data.speech_sync`).
+  (:mod:`portraittalker.data.speech_sync`). ``trim_start_frame``: a clip with scene cuts kept only its longest
+  cut-free stretch, which starts at this frame of the normalised source (NaN: not trimmed).
   Tables written before these columns existed read back with NaN / 0 (:func:`read_dataset_tables`).
 - ``frames.parquet``: one row per frame of every ``ok`` clip: ``clip_id, frame, time_s``,
   ``landmarks`` (478*3 float32, flattened, pixel x/y in the 512² clip and MediaPipe z),
@@ -42,15 +45,18 @@ from portraittalker.io_utils import atomic_path
 CLIP_COLUMNS = [
     "clip_id", "source", "speaker_id", "language", "split", "n_frames", "fps", "duration_s", "audio_path",
     "video_path", "status", "reason", "fit_error_px", "input_hash", "av_offset_frames", "av_shift_frames",
-    "av_confidence", "av_learned_offset", "av_learned_confidence",
+    "av_confidence", "av_learned_offset", "av_learned_confidence", "trim_start_frame",
 ]
 AV_OFFSET_COLUMN, AV_SHIFT_COLUMN, AV_CONFIDENCE_COLUMN = "av_offset_frames", "av_shift_frames", "av_confidence"
 # The learned check's residual offset and confidence (data/speech_sync.py; NaN where not measured).
 LEARNED_OFFSET_COLUMN, LEARNED_CONFIDENCE_COLUMN = "av_learned_offset", "av_learned_confidence"
 # Columns added after the first datasets were written: their value for older tables and unmeasured clips.
+# A clip trimmed to its longest cut-free stretch: the first kept frame of the normalised source (NaN: not trimmed).
+TRIM_START_COLUMN = "trim_start_frame"
 OPTIONAL_CLIP_COLUMNS = {AV_OFFSET_COLUMN: np.nan, AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: np.nan,
-                         LEARNED_OFFSET_COLUMN: np.nan, LEARNED_CONFIDENCE_COLUMN: np.nan}
-CLIP_STATUSES = ("ok", "rejected", "failed")
+                         LEARNED_OFFSET_COLUMN: np.nan, LEARNED_CONFIDENCE_COLUMN: np.nan, TRIM_START_COLUMN: np.nan}
+CLIP_STATUSES = ("ok", "rejected", "failed", "pending")
+KEPT_STATUSES = ("ok", "pending")  # statuses whose outputs and frames are kept
 SPLITS = ("train", "val", "test")
 FRAME_KEY_COLUMNS = ["clip_id", "frame", "time_s"]
 LANDMARKS_COLUMN, FACE_BOX_COLUMN = "landmarks", "face_box"

@@ -48,14 +48,17 @@ def measure_av_offset(track: FaceTrack, samples: np.ndarray, sample_rate: int, c
 
 def check_clip_av_offset(track: FaceTrack, samples: np.ndarray, rate: int, config: PrepareConfig, row: dict,
                          timings: dict[str, float], video_out: Path, audio_out: Path) -> None:
-    """Measure the A/V offset; shift the audio (WAV and the clip's track) or reject, per ``config.av_offset``."""
+    """Measure the A/V offset; shift the audio (WAV and the clip's track), reject, or mark the row ``pending``
+    for the learned check, per ``config.av_offset``."""
     start = time.perf_counter()
     estimate = measure_av_offset(track, samples, rate, config.av_offset, config.fps)
     if estimate is not None:
         row[AV_OFFSET_COLUMN], row[AV_CONFIDENCE_COLUMN] = float(estimate.offset), estimate.confidence
     shift, problem = check_av_offset(estimate, config.av_offset)
-    if problem is not None:
+    if problem is not None and problem.status != "pending":
         raise ClipRejected(problem)
+    if problem is not None:  # too uncertain here: the learned check over the whole dataset decides
+        row["status"], row["reason"] = problem.status, problem.reason
     if shift:
         shift_audio(audio_out, shift, config.fps)
         mux_audio(video_out, audio_out, config.sample_rate)

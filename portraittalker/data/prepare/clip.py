@@ -1,4 +1,5 @@
-"""One clip of ``prepare``: probe -> normalise -> quality checks -> track -> A/V offset -> fit -> frame rows + preview.
+"""One clip of ``prepare``: probe -> normalise -> track (-> trim at scene cuts) -> quality checks -> A/V offset -> fit
+-> frame rows + preview.
 
 :func:`prepare_clip` never raises for bad input: a rejected or failed clip is a row with its ``status``
 and ``reason`` (and no half-made outputs). Normalisation is :mod:`portraittalker.data.normalise` (square
@@ -26,7 +27,7 @@ import soundfile as sf
 from portraittalker.assets import AssetMissingError
 from portraittalker.data.config import PrepareConfig
 from portraittalker.data.inputs import ClipInput, file_fingerprint, speaker_from_clip_id
-from portraittalker.data.normalise import normalise_clip
+from portraittalker.data.normalise import normalise_clip, trim_clip
 from portraittalker.data.prepare.av_offset import check_clip_av_offset
 from portraittalker.data.prepare.context import PrepareContext
 from portraittalker.data.preview import preview_frame_indices, write_clip_preview
@@ -37,8 +38,10 @@ from portraittalker.data.quality import (
     check_audio,
     check_media,
     check_track,
+    longest_cut_free_stretch,
     probe_media,
     reject,
+    scene_cuts,
 )
 from portraittalker.data.tables import (
     AV_CONFIDENCE_COLUMN,
@@ -47,10 +50,12 @@ from portraittalker.data.tables import (
     CAMERA_COLUMN,
     FACE_BOX_COLUMN,
     IDENTITY_COLUMN,
+    KEPT_STATUSES,
     LANDMARKS_COLUMN,
+    TRIM_START_COLUMN,
 )
 from portraittalker.face.fitting import FittingError, fit_landmarks
-from portraittalker.face.tracking import FaceTracker, TrackingError, iter_video_rgb
+from portraittalker.face.tracking import FaceTrack, FaceTracker, TrackingError, iter_video_rgb
 from portraittalker.media.tools import MissingToolError
 from portraittalker.motion.schema import MotionTable
 
@@ -60,7 +65,7 @@ log = logging.getLogger(__name__)
 @dataclass
 class ClipResult:
     row: dict  # a clips.parquet row (CLIP_COLUMNS + identity, camera)
-    frames: pd.DataFrame | None  # frames.parquet rows for ok clips
+    frames: pd.DataFrame | None  # frames.parquet rows for ok (and pending) clips
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
 
     @property
@@ -80,7 +85,8 @@ def _base_row(clip: ClipInput, config: PrepareConfig, input_hash: str) -> dict:
             clip.clip_id), "language": clip.language or config.language, "split": clip.split, "n_frames": 0,
         "fps": float(config.fps), "duration_s": 0.0, "audio_path": "", "video_path": "", "status": "failed",
         "reason": "", "fit_error_px": math.nan, "input_hash": input_hash, AV_OFFSET_COLUMN: math.nan,
-        AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: math.nan, IDENTITY_COLUMN: None, CAMERA_COLUMN: "",
+        AV_SHIFT_COLUMN: 0, AV_CONFIDENCE_COLUMN: math.nan, TRIM_START_COLUMN: math.nan, IDENTITY_COLUMN: None,
+        CAMERA_COLUMN: "",
     }
 
 
@@ -98,6 +104,9 @@ def prepare_clip(clip: ClipInput, out_dir: str | Path, config: PrepareConfig | N
                  context: PrepareContext | None = None, input_hash: str | None = None) -> ClipResult:
     """Prepare one clip; bad input yields ``status`` ``rejected``/``failed`` with a reason, never an exception.
 
+    ``pending``: the onset A/V offset was too uncertain; outputs and frames are kept and the dataset loop
+    (:func:`~portraittalker.data.prepare.dataset.prepare_dataset`) settles it with the learned check.
+
     (Programming errors inside are caught too and recorded as ``failed`` with ``error: ...``; a
     missing ffmpeg or head-model asset still raises, since no clip could succeed.)
     """
@@ -112,7 +121,8 @@ def prepare_clip(clip: ClipInput, out_dir: str | Path, config: PrepareConfig | N
     audio_out = out_dir / "audio" / f"{clip.clip_id}.wav"
     try:
         frames_table = _prepare_clip(clip, out_dir, config, context, row, timings, video_out, audio_out)
-        row["status"], row["reason"] = "ok", ""
+        if row["status"] != "pending":
+            row["status"], row["reason"] = "ok", ""
     except ClipRejected as rejected:
         row["status"], row["reason"] = rejected.rejection.status, rejected.rejection.reason
     except (MissingToolError, AssetMissingError):
@@ -123,12 +133,31 @@ def prepare_clip(clip: ClipInput, out_dir: str | Path, config: PrepareConfig | N
     finally:
         if own_context:
             context.close()
-    if row["status"] != "ok":
+    if row["status"] not in KEPT_STATUSES:
         frames_table = None
         for path in (video_out, audio_out):  # no half-made outputs for rejected clips
             path.unlink(missing_ok=True)
         row["video_path"] = row["audio_path"] = ""
     return ClipResult(row, frames_table, timings)
+
+
+def _track_clip(clip: ClipInput, video_out: Path, expected: int, config: PrepareConfig, context: PrepareContext
+                ) -> tuple[FaceTrack, np.ndarray, dict[int, np.ndarray], list[int]]:
+    """Track the normalised clip: (track, scene-cut histogram distances, preview frames, faces per sampled frame)."""
+    try:
+        _, frames = iter_video_rgb(video_out)
+    except TrackingError as error:
+        raise ClipRejected(reject("corrupt", str(error), "failed")) from error
+    detector = SceneCutDetector()
+    keep = set(preview_frame_indices(expected, max(config.preview.n_frames, config.quality.multi_face_samples)))
+    kept: dict[int, np.ndarray] = {}
+    with FaceTracker(max_faces=1) as tracker:
+        track = tracker.track_frames(_tapped_frames(iter(frames), detector, keep, kept), float(config.fps))
+    if track.n_frames == 0:
+        raise ClipRejected(reject("corrupt", f"{clip.path.name}: no decodable video frames", "failed"))
+    sampled = [kept[i] for i in sorted(kept)][: config.quality.multi_face_samples]
+    multi_face_counts = [len(context.multi_face_tracker.track_frame(rgb)) for rgb in sampled]
+    return track, np.asarray(detector.distances), kept, multi_face_counts
 
 
 def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context: PrepareContext, row: dict,
@@ -154,25 +183,23 @@ def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context
         raise ClipRejected(reject("too_short", f"{expected} frame(s) < {quality.min_frames}"))
 
     start = time.perf_counter()
-    try:
-        _, frames = iter_video_rgb(video_out)
-    except TrackingError as error:
-        raise ClipRejected(reject("corrupt", str(error), "failed")) from error
-    detector = SceneCutDetector()
-    keep = set(preview_frame_indices(expected, max(config.preview.n_frames, quality.multi_face_samples)))
-    kept: dict[int, np.ndarray] = {}
-    with FaceTracker(max_faces=1) as tracker:
-        track = tracker.track_frames(_tapped_frames(iter(frames), detector, keep, kept), float(config.fps))
-    if track.n_frames == 0:
-        raise ClipRejected(reject("corrupt", f"{clip.path.name}: no decodable video frames", "failed"))
-    sampled = [kept[i] for i in sorted(kept)][: quality.multi_face_samples]
-    multi_face_counts = [len(context.multi_face_tracker.track_frame(rgb)) for rgb in sampled]
+    track, cut_distances, kept, multi_face_counts = _track_clip(clip, video_out, expected, config, context)
+    cuts = scene_cuts(cut_distances, track, quality)
+    if len(cuts) > quality.max_scene_cuts and (
+            stretch := longest_cut_free_stretch(cuts, track.n_frames, quality, config.fps)) is not None:
+        log.info("prepare: %s: %d scene cut(s) (first at frame %d): keeping frames %d-%d", clip.clip_id, len(cuts),
+                 cuts[0], *stretch)
+        trim_clip(video_out, audio_out if info.has_audio else None, *stretch, fps=config.fps,
+                  sample_rate=config.sample_rate, crf=config.video_crf, preset=config.video_preset)
+        row[TRIM_START_COLUMN] = float(stretch[0])
+        track, cut_distances, kept, multi_face_counts = _track_clip(clip, video_out, stretch[1] - stretch[0],
+                                                                    config, context)
     timings["track_s"] = time.perf_counter() - start
     timings["frames"] = track.n_frames
 
     n_frames = track.n_frames
     row["n_frames"], row["duration_s"] = n_frames, n_frames / config.fps
-    if (problem := check_track(track, np.asarray(detector.distances), multi_face_counts, quality)) is not None:
+    if (problem := check_track(track, cut_distances, multi_face_counts, quality)) is not None:
         raise ClipRejected(problem)
     if info.has_audio:
         samples, rate = sf.read(audio_out, dtype="float32", always_2d=False)
@@ -217,7 +244,10 @@ def _prepare_clip(clip: ClipInput, out_dir: Path, config: PrepareConfig, context
                      "crop (x, y, side)": f"{normalised_crop.crop}" + (" face" if normalised_crop.face_found else ""),
                      "A/V offset (frames)": f"{row[AV_OFFSET_COLUMN]:+.0f} (conf {row[AV_CONFIDENCE_COLUMN]:.2f}), "
                                             f"audio shifted {row[AV_SHIFT_COLUMN]:+d}",
-                     "renderer": "GL" if context.renderer.uses_gl else "wireframe (GL unavailable)"},
+                     "renderer": "GL" if context.renderer.uses_gl else "wireframe (GL unavailable)",
+                     **({"scene cuts": f"trimmed: source frames {row[TRIM_START_COLUMN]:.0f}-"
+                                       f"{row[TRIM_START_COLUMN] + n_frames:.0f} kept"}
+                        if not math.isnan(row[TRIM_START_COLUMN]) else {})},
         )
         timings["preview_s"] = time.perf_counter() - start
     return table

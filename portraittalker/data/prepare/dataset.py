@@ -33,6 +33,7 @@ from portraittalker.data.tables import (
     FRAME_KEY_COLUMNS,
     FRAMES_FILE,
     IDENTITY_COLUMN,
+    KEPT_STATUSES,
     LANDMARKS_COLUMN,
     DatasetMeta,
     DatasetTableError,
@@ -96,7 +97,7 @@ def _finalise_clips(rows: list[dict], config: PrepareConfig) -> pd.DataFrame:
 
 
 def _outputs_present(row: pd.Series, out_dir: Path) -> bool:
-    if row["status"] != "ok":
+    if row["status"] not in KEPT_STATUSES:
         return True
     return all((out_dir / str(row[c])).is_file() for c in ("video_path", "audio_path") if row[c])
 
@@ -150,9 +151,9 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
         input_hash = clip_input_hash(clip, config)
         old = previous_rows.get(clip.clip_id)
         if old is not None and old["input_hash"] == input_hash and _outputs_present(old, out_dir) and (
-                old["status"] != "ok" or clip.clip_id in previous_frames):
+                old["status"] not in KEPT_STATUSES or clip.clip_id in previous_frames):
             reused_row = {**old.to_dict(), "split": clip.split}  # only an upstream split survives a rerun
-            slots.append(ClipResult(reused_row, previous_frames.get(clip.clip_id) if old["status"] == "ok"
+            slots.append(ClipResult(reused_row, previous_frames.get(clip.clip_id) if old["status"] in KEPT_STATUSES
                                     else None))
             reused += 1
         else:
@@ -182,6 +183,9 @@ def prepare_dataset(inputs: Sequence[ClipInput], out_dir: str | Path, config: Pr
                               out_dir, config.av_offset.learned, config.av_offset.min_frames, config.fps,
                               config.sample_rate)
             timings["av_learned_s"] = time.perf_counter() - start
+        for result in done:  # pending clips the learned check rejected lose their frames
+            if result.row["status"] != "ok":
+                result.frames = None
         clips, frames_table = _write(out_dir, [r.row for r in done], [r.frames for r in done if r.frames is not None],
                                      context, config, source)
     finally:
