@@ -21,6 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from portraittalker.config import PrepareInput, load_params
+from portraittalker.data.config import LearnedOffsetConfig
 from portraittalker.data.hdtf import hdtf_clip_inputs
 from portraittalker.data.prepare import (
     ClipInput,
@@ -30,11 +31,20 @@ from portraittalker.data.prepare import (
     prepare_dataset,
 )
 from portraittalker.data.recovery import recovery_table, summarise_recovery
+from portraittalker.data.speech_sync import learned_shift
 from portraittalker.data.synth.corpus import make_synthetic_corpus
+from portraittalker.data.tables import LEARNED_CONFIDENCE_COLUMN, LEARNED_OFFSET_COLUMN, TRIM_START_COLUMN
 from portraittalker.head import head_from_config
 from portraittalker.io_utils import atomic_path, write_text_atomic
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.prepare import map_clips_over_tasks
+
+
+def learned_shift_count(ok: pd.DataFrame, config: LearnedOffsetConfig) -> int:
+    """Clips whose audio the learned A/V check shifted (by its own rule, not the onset check's threshold)."""
+    measured = ok[ok[LEARNED_OFFSET_COLUMN].notna()]
+    return sum(learned_shift(int(offset), float(confidence), config) != 0 for offset, confidence in
+               zip(measured[LEARNED_OFFSET_COLUMN], measured[LEARNED_CONFIDENCE_COLUMN], strict=True))
 
 
 def clip_inputs(source: PrepareInput) -> list[ClipInput]:
@@ -89,7 +99,8 @@ def prepare_flow(params_path: str | None = None) -> str:
                             for source, group in ok.groupby("source")})
         metrics.update({f"rejected.{reason}": count for reason, count in result.reasons.items()})
         metrics["av_shifted"] = int((ok["av_shift_frames"] != 0).sum())
-        metrics["av_learned_shifted"] = int((ok["av_learned_offset"].abs() >= config.av_offset.shift_min_frames).sum())
+        metrics["av_learned_shifted"] = learned_shift_count(ok, config.av_offset.learned)
+        metrics["scene_cut_trimmed"] = int(ok[TRIM_START_COLUMN].notna().sum())
         for split, group in ok.groupby("split"):
             metrics[f"split.{split}.speakers"] = int(group["speaker_id"].nunique())
             metrics[f"split.{split}.minutes"] = round(float(group["duration_s"].sum()) / 60, 3)

@@ -126,3 +126,13 @@ def test_pending_clips_are_rejected_when_the_learned_check_cannot_run(tmp_path) 
     refine_av_offsets(rows, frames, tmp_path, LearnedOffsetConfig(), 150, 25.0, 16000)
     assert rows[0]["status"] == "rejected" and "needs real clips of 3+ speakers" in rows[0]["reason"]
     assert rows[1]["status"] == "ok" and not (tmp_path / "clips" / "lone.mp4").exists()
+
+
+def test_the_prepare_metric_counts_the_clips_the_learned_check_shifted() -> None:
+    import pandas as pd
+
+    from flows.prepare import learned_shift_count
+
+    ok = pd.DataFrame({"av_learned_offset": [5.0, -2.0, 2.0, 1.0, 3.0, float("nan")],
+                       "av_learned_confidence": [0.43, 0.5, 0.46, 0.9, 0.1, float("nan")]})
+    assert learned_shift_count(ok, LearnedOffsetConfig(min_confidence=0.3, shift_min_frames=2)) == 3
