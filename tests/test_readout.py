@@ -9,6 +9,7 @@ from portraittalker.data.config import LearnedOffsetConfig
 from portraittalker.data.speech_sync import (
     SyncClip,
     apply_learned_offsets,
+    clips_to_measure,
     lag_curve,
     learned_offsets,
     learned_shift,
@@ -136,3 +137,13 @@ def test_the_prepare_metric_counts_the_clips_the_learned_check_shifted() -> None
     ok = pd.DataFrame({"av_learned_offset": [5.0, -2.0, 2.0, 1.0, 3.0, float("nan")],
                        "av_learned_confidence": [0.43, 0.5, 0.46, 0.9, 0.1, float("nan")]})
     assert learned_shift_count(ok, LearnedOffsetConfig(min_confidence=0.3, shift_min_frames=2)) == 3
+
+
+def test_a_rerun_does_not_measure_or_shift_a_clip_again() -> None:
+    """A reused row keeps its recorded estimate (a rerun of prepare once shifted an in-sync clip by a further -2)."""
+    rows = [{"clip_id": "fresh", "status": "ok", "n_frames": 200},
+            {"clip_id": "reused", "status": "ok", "n_frames": 200, "av_learned_offset": -1.0},
+            {"clip_id": "unmeasured_before", "status": "ok", "n_frames": 200, "av_learned_offset": float("nan")},
+            {"clip_id": "pending", "status": "pending", "n_frames": 200},
+            {"clip_id": "short", "status": "ok", "n_frames": 75}]
+    assert clips_to_measure(rows, 150) == {"fresh", "unmeasured_before", "pending"}

@@ -11,6 +11,9 @@ WAV and the clip's audio track are shifted again) and recorded; smaller ones are
 Columns it writes: ``av_learned_offset`` (SyncNet sign: positive = audio leads the mouth) and
 ``av_learned_confidence`` (peak - median of the lag curve); ``av_shift_frames`` is the total shift applied.
 
+Each clip is measured once: a clip reused unchanged from an earlier run keeps its recorded estimate and shift (a
+rerun of ``prepare`` changes nothing), though it still takes part in the fits for the others.
+
 Clips the onset check found too uncertain to shift arrive ``pending`` (``learned.decide_uncertain``). They are
 measured but never part of a ridge fit (their alignment is unknown), and settled here: shifted by this check's
 offset when it is confident, kept as they are when it is confidently within ``shift_min_frames``, rejected
@@ -121,6 +124,16 @@ def reject_pending(row: dict, out_dir: Path, detail: str) -> None:
     row["video_path"] = row["audio_path"] = ""
 
 
+def clips_to_measure(real: list[dict], min_frames: int) -> set[str]:
+    """Ids of the rows to measure: long enough, and pending or not measured before.
+
+    A clip measured in an earlier run (reused unchanged) keeps its measurement and shift: re-measuring it would
+    overwrite what was found and could shift its audio again on every rerun. It still helps fit the others.
+    """
+    return {r["clip_id"] for r in real if int(r["n_frames"]) >= min_frames
+            and (r["status"] == "pending" or pd.isna(r.get(LEARNED_OFFSET_COLUMN)))}
+
+
 def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir: Path, config: LearnedOffsetConfig,
                       min_frames: int, fps: float, sample_rate: int) -> list[dict]:
     """Measure every ok or pending real clip of ``min_frames`` or more; shift those whose residual offset is
@@ -146,7 +159,7 @@ def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir
         features = encoder.encode(load_wave(out_dir / row["audio_path"]), len(opening))
         clips.append(SyncClip(row["clip_id"], row["speaker_id"], opening, design_matrix(features, config.context),
                               trusted=row["status"] == "ok"))
-    measure = {r["clip_id"] for r in real if int(r["n_frames"]) >= min_frames}
+    measure = clips_to_measure(real, min_frames)
     apply_learned_offsets(real, learned_offsets(clips, measure, config), out_dir, config, fps, sample_rate)
     return rows
 
