@@ -122,11 +122,15 @@ def test_pending_clips_are_kept_when_the_learned_check_is_confident_and_rejected
 
 
 def test_pending_clips_are_rejected_when_the_learned_check_cannot_run(tmp_path) -> None:
-    rows = [_pending_row(tmp_path, "lone"), _pending_row(tmp_path, "other", status="ok")]
-    frames = {row["clip_id"]: None for row in rows}
+    rows = [_pending_row(tmp_path, "lone"), _pending_row(tmp_path, "other", status="ok"),
+            _pending_row(tmp_path, "untracked")]
+    for row in rows:
+        row["identity"] = np.zeros(4, np.float32)  # as in prepare
+    frames = {row["clip_id"]: None for row in rows[:2]}
     refine_av_offsets(rows, frames, tmp_path, LearnedOffsetConfig(), 150, 25.0, 16000)
     assert rows[0]["status"] == "rejected" and "needs real clips of 3+ speakers" in rows[0]["reason"]
     assert rows[1]["status"] == "ok" and not (tmp_path / "clips" / "lone.mp4").exists()
+    assert rows[2]["status"] == "rejected" and "no tracked frames" in rows[2]["reason"]
 
 
 def test_the_prepare_metric_counts_the_clips_the_learned_check_shifted() -> None:

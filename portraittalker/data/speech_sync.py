@@ -140,8 +140,9 @@ def refine_av_offsets(rows: list[dict], frames: dict[str, pd.DataFrame], out_dir
     confident; settle every pending clip (see the module doc)."""
     real = [r for r in rows if r.get("status") in ("ok", "pending") and r.get("source") != "synthetic"
             and r["clip_id"] in frames]
+    real_ids = {r["clip_id"] for r in real}
     for row in rows:
-        if row.get("status") == "pending" and row not in real:
+        if row.get("status") == "pending" and row["clip_id"] not in real_ids:
             reject_pending(row, out_dir, "not run (no tracked frames)")
     pending = [r for r in real if r["status"] == "pending"]
     speakers = {r["speaker_id"] for r in real if r["status"] == "ok"}
