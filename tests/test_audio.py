@@ -42,6 +42,16 @@ def test_stereo_16k_wav_is_averaged_to_mono() -> None:
     assert audio.source == path
 
 
+@pytest.mark.parametrize("name", ["RD_Radio31_000.wav", "RD_Radio34_002.wav"])
+def test_a_16k_pcm_wav_read_directly_gives_ffmpegs_samples(name: str, monkeypatch) -> None:
+    from portraittalker import audio as audio_module
+
+    path = SHARED / "speech" / name
+    direct = load_audio(path)
+    monkeypatch.setattr(audio_module, "_read_pcm16_wav", lambda *args: None)
+    np.testing.assert_array_equal(direct.samples, load_audio(path).samples)
+
+
 def test_48k_stereo_is_resampled_to_16k_mono() -> None:
     path = SHARED / "speech" / "japanese.wav"
     audio = load_audio(path)
@@ -153,8 +163,8 @@ def test_speech_does_not_warn() -> None:
 
 
 def test_missing_ffmpeg_names_package(tmp_path, monkeypatch) -> None:
-    path = tmp_path / "a.wav"
-    soundfile.write(path, np.full(160, 0.1, np.float32), 16000)
+    path = tmp_path / "a.wav"  # 48 kHz: needs ffmpeg's resampler (16 kHz PCM WAV is read without ffmpeg)
+    soundfile.write(path, np.full(480, 0.1, np.float32), 48000)
     monkeypatch.setenv("PATH", str(tmp_path / "empty_bin"))
     with pytest.raises(MissingToolError, match="apt-get install ffmpeg"):
         load_audio(path)

@@ -137,6 +137,29 @@ def test_background_image(renderer: GLRenderer, neutral: np.ndarray) -> None:
     np.testing.assert_array_equal(frame[-3, 2], (0, 0, 255))
 
 
+def test_a_pre_drawn_background_gives_the_frames_of_one_drawn_per_frame(head: ICTFaceKit, renderer: GLRenderer) -> None:
+    """The background image is drawn once and copied into each frame (colour and cleared depth): the frames are
+    those of the per-frame quad, also when the head moves back, where a depth buffer left over would hide it."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)
+    renderer.set_appearance(Material(albedo=np.full((4, 4, 3), 150, np.uint8)), Lighting(), Background(image=image))
+    assert renderer.background_fbo is not None
+    params = head.neutral_params(3)
+    params.jaw[:, 0] = torch.tensor([0.0, 0.15, 0.3])
+    params.head_translation[:, 2] = torch.tensor([0.0, -0.08, 0.04])  # the second frame moves away
+    with torch.no_grad():
+        vertices = head(params).numpy()
+    camera = Camera(image_size=SIZE, yaw_deg=15)
+    copied = list(renderer.render_sequence(vertices, camera))
+    renderer.background_fbo = None  # the per-frame quad
+    drawn = list(renderer.render_sequence(vertices, camera))
+    for a, b in zip(copied, drawn, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(copied[0], copied[1])
+    _grey(renderer)  # a colour-only background is cleared, not copied
+    assert renderer.background_fbo is None
+
+
 def test_render_sequence_matches_render(head: ICTFaceKit, renderer: GLRenderer) -> None:
     _grey(renderer)
     params = head.neutral_params(3)

@@ -1,14 +1,17 @@
-"""The avatar disk caches: texel geometry (keyed by head geometry and size) and shape directions (keyed by the
-head-model file), each built once, then loaded (same arrays)."""
+"""The disk caches: the ICT head's inflated arrays (keyed by its file), texel geometry (keyed by head geometry and
+size) and shape directions (keyed by the head-model file), each built once, then loaded (same arrays)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from portraittalker.assets import ICT_FACEKIT, find_asset
 from portraittalker.avatar import designer, texels
 from portraittalker.config import load_params
-from portraittalker.head import head_from_config
+from portraittalker.head import head_from_config, ict
 
 
 @pytest.fixture
@@ -73,3 +76,27 @@ def test_head_without_a_model_file_keeps_directions_in_memory_only(head, tmp_pat
     monkeypatch.setattr(head, "source_path", None)
     designer.shape_directions(head)
     assert not (tmp_path / "shape-directions").exists()
+
+
+def test_the_ict_head_arrays_are_inflated_once_and_a_broken_entry_is_rebuilt(tmp_path, monkeypatch):
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    source = find_asset(ICT_FACEKIT)
+    first = ict.read_ict_arrays(source)
+    (stored,) = (tmp_path / "heads").glob("*.npz")
+    with np.load(source) as original:
+        for name, values in first.items():
+            np.testing.assert_array_equal(values, original[name])
+    real_load = np.load
+
+    def no_inflating(path, *args, **kwargs):
+        assert Path(path) != source, "the cached arrays should have been read"
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(ict.np, "load", no_inflating)
+    again = ict.read_ict_arrays(source)
+    assert all(np.array_equal(again[name], first[name]) for name in first)
+    monkeypatch.setattr(ict.np, "load", real_load)
+    stored.write_bytes(stored.read_bytes()[:1000])  # truncated: rebuilt from the asset
+    rebuilt = ict.read_ict_arrays(source)
+    assert all(np.array_equal(rebuilt[name], first[name]) for name in first)
+    assert stored.stat().st_size > 1000

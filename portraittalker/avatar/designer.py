@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from portraittalker.avatar import disk_cache
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.config import DesignerConfig
 from portraittalker.avatar.scene_presets import background_for, lighting_for
@@ -33,6 +32,7 @@ from portraittalker.avatar.texture import (
     paint_textures,
 )
 from portraittalker.avatar.vocabulary import AvatarAttributes, parse_prompt
+from portraittalker.head import disk_cache
 from portraittalker.head.base import HeadModel
 from portraittalker.render.scene import Material
 
@@ -64,7 +64,7 @@ def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
     displacement field on the face (wider jaw, heavier brow, sagging jowls ...), so the biases work for
     any head model whose identity basis can express them, without knowing what its PCs mean.
     Fitting takes about a second, which the first design of every process paid, so a head loaded from a
-    file also keeps them on disk (:mod:`portraittalker.avatar.disk_cache`), keyed by that file's hash.
+    file also keeps them on disk (:mod:`portraittalker.head.disk_cache`), keyed by that file's hash.
     """
     if head in _DIRECTIONS:
         return _DIRECTIONS[head]

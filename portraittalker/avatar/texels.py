@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from portraittalker.avatar import disk_cache
+from portraittalker.head import disk_cache
 from portraittalker.head.base import HeadModel
 from portraittalker.render.mesh import TextureAtlas, build_texture_atlas
 

@@ -11,6 +11,10 @@ Design for speed (llvmpipe on CPU nodes, the NVIDIA driver on GPU nodes):
 - The projection flips clip-space Y, so glReadPixels returns rows top-first: frames are read straight
   into a freshly allocated (H, W, 3) uint8 array, without a flip or extra copy.
 - Depth test; MSAA on hardware GPUs (off by default on llvmpipe, where it costs ~2.5x).
+- A background image is drawn once per :meth:`GLRenderer.set_appearance` into its own framebuffer and copied
+  into each frame (a blit, which llvmpipe does as a copy), instead of re-shading a full-screen quad every frame:
+  ~6 ms of CPU per 512^2 frame here, bit-identical frames. With MSAA (a blit cannot write a multisampled
+  target) the quad is drawn per frame.
 """
 
 from __future__ import annotations
@@ -272,6 +276,31 @@ class GLRenderer:
         if background.image is not None:
             self.background_texture = self._texture(_as_rgb_uint8(background.image, "background.image"),
                                                     mipmaps=False)
+        self._prerender_background()
+
+    def _prerender_background(self) -> None:
+        """Draw the background (colour, image) and a cleared depth buffer once into ``background_fbo``."""
+        for item in getattr(self, "_background_objects", ()):
+            item.release()
+        self._background_objects: tuple = ()
+        self.background_fbo = None
+        if self.background_texture is None or self.samples:
+            return
+        size = (self.image_size, self.image_size)
+        color, depth = self.ctx.renderbuffer(size, 3), self.ctx.depth_renderbuffer(size)
+        self.background_fbo = self.ctx.framebuffer(color_attachments=[color], depth_attachment=depth)
+        self._background_objects = (self.background_fbo, color, depth)
+        self.background_fbo.use()
+        self._clear_and_draw_background()
+
+    def _clear_and_draw_background(self) -> None:
+        import moderngl
+
+        self.ctx.clear(*self.background_color, 1.0, depth=1.0)
+        if self.background_texture is not None:
+            self.ctx.disable(moderngl.DEPTH_TEST)
+            self.background_texture.use(1)
+            self.background_vao.render(moderngl.TRIANGLE_STRIP)
 
     # -- rendering -----------------------------------------------------------------------------
     def _set_camera(self, camera: Camera) -> None:
@@ -305,12 +334,12 @@ class GLRenderer:
 
         ctx = self.ctx
         self.attribute_buffer.write(attribute_rows)
-        self.draw_fbo.use()
-        ctx.clear(*self.background_color, 1.0, depth=1.0)
-        if self.background_texture is not None:
-            ctx.disable(moderngl.DEPTH_TEST)
-            self.background_texture.use(1)
-            self.background_vao.render(moderngl.TRIANGLE_STRIP)
+        if self.background_fbo is not None:  # colour and depth (1.0) copied from the pre-drawn background
+            ctx.copy_framebuffer(self.draw_fbo, self.background_fbo)
+            self.draw_fbo.use()
+        else:
+            self.draw_fbo.use()
+            self._clear_and_draw_background()
         ctx.enable(moderngl.DEPTH_TEST)
         self.surface_texture.use(0)
         self.mesh_vao.render(moderngl.TRIANGLES)

@@ -1,4 +1,7 @@
-"""The avatar package's on-disk caches of per-head geometry: ``$PORTRAITTALKER_CACHE/<kind>/<key>.npz``.
+"""On-disk caches of arrays derived from a head model's file: ``$PORTRAITTALKER_CACHE/<kind>/<key>.npz``.
+
+Used for the head's inflated arrays (``heads``) and the avatar designer's per-head geometry (``texels``,
+``shape-directions``).
 
 Each entry is one ``.npz`` of named arrays, written atomically (a concurrent process reads either nothing or a
 whole file); a missing, truncated or unreadable entry is simply rebuilt, and a read-only cache folder only costs
@@ -22,7 +25,7 @@ log = logging.getLogger(__name__)
 
 
 def cache_dir(kind: str) -> Path:
-    """One cache's folder (``texels``, ``shape-directions``).
+    """One cache's folder (``heads``, ``texels``, ``shape-directions``).
 
     It lies under ``$PORTRAITTALKER_CACHE``, by default ``~/.cache/portraittalker``.
     """
