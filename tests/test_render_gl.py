@@ -217,3 +217,19 @@ def test_atlas_and_split_mesh(head: ICTFaceKit, neutral: np.ndarray) -> None:
     reference = vertex_normals(neutral, head.faces.numpy()[drawn])[split.vertex_ids]
     unit = rows[:, 3:] / np.linalg.norm(rows[:, 3:], axis=1, keepdims=True)
     assert np.abs(unit - reference).max() < 1e-3
+
+
+def test_split_vertices_are_the_unique_vertex_uv_pairs_in_row_order(head: ICTFaceKit) -> None:
+    """The packed one-integer keys give what np.unique over (vertex, u, v) rows gives, and the atlas is built once
+    per head and cannot be changed by one of its users."""
+    atlas = build_texture_atlas(head)
+    assert build_texture_atlas(head) is atlas and not atlas.uvs.flags.writeable
+    drawn = head.render_faces.numpy()
+    corner_uv = atlas.uvs[atlas.face_uvs[drawn].ravel()]
+    uv_key = np.round(corner_uv.astype(np.float64) * (1 << 20)).astype(np.int64)
+    rows = np.stack([head.faces.numpy()[drawn].ravel(), uv_key[:, 0], uv_key[:, 1]], axis=1)
+    unique_rows, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+    split = build_split_mesh(head, atlas)
+    np.testing.assert_array_equal(split.vertex_ids, unique_rows[:, 0])
+    np.testing.assert_array_equal(split.uvs, corner_uv[first].astype(np.float32))
+    np.testing.assert_array_equal(split.triangles, inverse.reshape(-1, 3))

@@ -11,6 +11,7 @@ for both renderers and for whoever bakes textures.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import cv2
@@ -67,8 +68,18 @@ def _cell_rects(n_cells: int) -> list[tuple[float, float, float, float]]:
     return rects
 
 
+_ATLASES: weakref.WeakKeyDictionary[HeadModel, TextureAtlas] = weakref.WeakKeyDictionary()
+
+
 def build_texture_atlas(head: HeadModel) -> TextureAtlas:
-    """Pack the UDIM tiles of ``head``'s drawn triangles into one square [0, 1]^2 atlas."""
+    """Pack the UDIM tiles of ``head``'s drawn triangles into one square [0, 1]^2 atlas (built once per head
+    object: the designer's texels and the renderer both need it; its arrays are read-only)."""
+    if head not in _ATLASES:
+        _ATLASES[head] = _pack_atlas(head)
+    return _ATLASES[head]
+
+
+def _pack_atlas(head: HeadModel) -> TextureAtlas:
     faces_uv = head.face_uvs.cpu().numpy()
     uvs = head.uvs.cpu().numpy().astype(np.float64)
     component = head.triangle_component.cpu().numpy()
@@ -111,7 +122,10 @@ def build_texture_atlas(head: HeadModel) -> TextureAtlas:
     for cell in cells:
         assigned |= np.repeat(np.isin(component, cell.components) & (tile_of_face == cell.tile), 3)
     atlas_uvs[~assigned] = np.clip(np.mod(flat[~assigned], 1.0), 0.0, 1.0)
-    return TextureAtlas(uvs=atlas_uvs, face_uvs=np.arange(len(flat)).reshape(-1, 3), cells=tuple(cells))
+    face_uvs = np.arange(len(flat)).reshape(-1, 3)
+    for shared in (atlas_uvs, face_uvs):  # one atlas per head is shared by every caller
+        shared.setflags(write=False)
+    return TextureAtlas(uvs=atlas_uvs, face_uvs=face_uvs, cells=tuple(cells))
 
 
 @dataclass(frozen=True)
@@ -140,11 +154,19 @@ def build_split_mesh(head: HeadModel, atlas: TextureAtlas | None = None,
     faces = all_faces[drawn].astype(np.int64)
     # Atlas UVs are per corner; corners sharing a vertex and (quantised) UV become one split vertex.
     corner_uv = atlas.uvs[atlas.face_uvs[drawn].ravel()]
-    uv_key = np.round(corner_uv.astype(np.float64) * (1 << 20)).astype(np.int64)
-    keys = np.stack([faces.ravel(), uv_key[:, 0], uv_key[:, 1]], axis=1)
-    unique_keys, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    uv_key = np.round(corner_uv.astype(np.float64) * (1 << 20)).astype(np.int64)  # in [0, 2^20]: 21 bits each
+    # One int64 per corner, (vertex, u, v) from the most significant bits: sorts as the rows would, and a 1-D
+    # unique is ~10x faster than np.unique(axis=0) (0.17 s of every renderer set-up).
+    if int(head.n_vertices) < 1 << 21:
+        keys = (faces.ravel() << 42) | (uv_key[:, 0] << 21) | uv_key[:, 1]
+        unique_keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        vertex_ids = unique_keys >> 42
+    else:  # too many vertices to pack: unique rows
+        rows = np.stack([faces.ravel(), uv_key[:, 0], uv_key[:, 1]], axis=1)
+        unique_rows, first, inverse = np.unique(rows, axis=0, return_index=True, return_inverse=True)
+        vertex_ids = unique_rows[:, 0]
     return SplitMesh(
-        vertex_ids=unique_keys[:, 0],
+        vertex_ids=vertex_ids,
         uvs=corner_uv[first].astype(np.float32),
         triangles=inverse.reshape(-1, 3).astype(np.int32),
         faces=faces,
