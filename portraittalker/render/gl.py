@@ -12,7 +12,7 @@ Design for speed (llvmpipe on CPU nodes, the NVIDIA driver on GPU nodes):
   into a freshly allocated (H, W, 3) uint8 array, without a flip or extra copy.
 - Depth test; MSAA on hardware GPUs (off by default on llvmpipe, where it costs ~2.5x).
 - A background image is drawn once per :meth:`GLRenderer.set_appearance` into its own framebuffer and copied
-  into each frame (a blit, which llvmpipe does as a copy), instead of re-shading a full-screen quad every frame:
+  into each frame (a framebuffer blit, colour and depth), instead of re-shading a full-screen quad every frame:
   3-6 ms of CPU per 512^2 frame here (noisy), bit-identical frames. With MSAA (a blit cannot write a multisampled
   target) the quad is drawn per frame.
 """
