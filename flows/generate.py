@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
+from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from portraittalker.batch import ManifestError, read_manifest_rows, write_results_table
@@ -33,6 +34,7 @@ from portraittalker.io_utils import (
     terminate_on_sigterm,
 )
 from portraittalker.render.views import NOVEL_VIEWS
+from portraittalker.video import abort_open_writers
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.generate import generate_job, job_row
 
@@ -153,10 +155,19 @@ def main(argv: list[str] | None = None) -> None:
                                                                       args.dask_address))
     try:
         # SIGTERM unwinds: temp files and the temporary server are cleaned up
+        ran_temporary_server = not PREFECT_API_URL.value()
         with stop_temporary_server(), terminate_on_sigterm(), shared_api_for_workers(kind):
             print(runner(args.manifest, args.out_dir, args.params, novel_views=args.novel_views))
     except Terminated as stop:
-        sys.exit(f"error: {stop}; stopped, finished videos kept (a rerun skips them)")
+        message = f"error: {stop}; stopped, finished videos kept (a rerun skips them)"
+        if not ran_temporary_server:
+            sys.exit(message)
+        # Job threads that outlive the flow go on logging, and at exit Prefect would flush those logs through a
+        # fresh temporary server that nothing stops. Their half-written videos are removed here; then leave at once.
+        abort_open_writers()
+        print(message, file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        os._exit(1)
 
 
 def _temporary_servers() -> set:
@@ -186,7 +197,7 @@ def shared_api_for_workers(kind: str) -> Iterator[None]:
     LocalCluster's workers inherit. A worker on another machine cannot reach it (loopback): give such clusters a
     real server (``make serve``, ``PREFECT_API_URL`` on the workers).
     """
-    from prefect.settings import PREFECT_API_URL, temporary_settings
+    from prefect.settings import temporary_settings
 
     if kind != "dask" or PREFECT_API_URL.value():
         yield

@@ -13,11 +13,13 @@ duration rounded up to a whole frame (< 1 frame longer).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
 import subprocess
 import tempfile
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -68,6 +70,19 @@ class VideoInfo:
     pix_fmt: str | None = None
     audio_codec: str | None = None
     audio_sample_rate: int | None = None
+
+
+# Writers whose ffmpeg is running. A process that exits while a job thread is mid-video (a SIGTERM'd batch flow
+# does not wait for its daemon job threads) would leave ffmpeg running on and its hidden temp files behind.
+_OPEN_WRITERS: weakref.WeakSet[VideoWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def abort_open_writers() -> None:
+    """Stop every running ffmpeg encoder and delete its temp files (at exit; by a process about to leave)."""
+    for writer in list(_OPEN_WRITERS):
+        with contextlib.suppress(Exception):  # a job thread may be closing the same writer right now
+            writer.abort()
 
 
 class VideoWriter:
@@ -154,6 +169,7 @@ class VideoWriter:
             self._process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._stderr
             )
+            _OPEN_WRITERS.add(self)
         except BaseException:
             self.abort()
             raise
@@ -218,6 +234,7 @@ class VideoWriter:
         self._cleanup()
 
     def _cleanup(self) -> None:
+        _OPEN_WRITERS.discard(self)
         self._process = None
         for tmp in (self._tmp_video, self._tmp_wav):
             if tmp is not None:

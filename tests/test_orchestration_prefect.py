@@ -175,7 +175,10 @@ def test_sigterm_stops_the_temporary_server(tmp_path, speech_wav):
         assert flow.returncode != 0
         with pytest.raises(OSError):
             urllib.request.urlopen(health, timeout=2)
-        assert not subprocess.run(["pgrep", "-s", str(flow.pid)], capture_output=True).stdout.strip(), \
-            "processes of the flow's session outlived it"
+        survivors = subprocess.run(["ps", "-o", "pid,ppid,etime,args", "-s", str(flow.pid)], capture_output=True,
+                                   text=True).stdout.strip().splitlines()[1:]
+        assert not survivors, f"processes of the flow's session outlived it: {survivors}"
+        leftovers = [path.name for path in (tmp_path / "out").rglob("*") if ".tmp" in path.name]
+        assert not leftovers, f"temp files of an interrupted job were left behind: {leftovers}"
     finally:
         stop_group(flow)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 
@@ -82,6 +86,27 @@ def test_exception_in_block_leaves_nothing(tmp_path) -> None:
     with pytest.raises(RuntimeError, match="boom"), VideoWriter(path, 64, 48, audio=tone_burst_audio(1.0, 0.2)) as w:
         w.write(grey_frame(0))
         raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_process_exiting_mid_video_stops_ffmpeg_and_leaves_nothing(tmp_path) -> None:
+    """A daemon job thread still writing when the process exits (a SIGTERM'd batch flow): no ffmpeg, no temp file."""
+    script = textwrap.dedent(f"""
+        import threading, time, numpy as np
+        from portraittalker.video import VideoWriter
+        def job():
+            with VideoWriter({str(tmp_path / "out.mp4")!r}, 64, 48) as writer:
+                while True:
+                    writer.write(np.zeros((48, 64, 3), np.uint8))
+                    time.sleep(0.01)
+        threading.Thread(target=job, daemon=True).start()
+        time.sleep(1.0)
+    """)
+    process = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    assert process.wait(timeout=60) == 0
+    survivors = subprocess.run(["ps", "-o", "pid,args", "-s", str(process.pid)], capture_output=True,
+                               text=True).stdout.strip().splitlines()[1:]
+    assert not survivors, f"ffmpeg outlived the process: {survivors}"
     assert list(tmp_path.iterdir()) == []
 
 
