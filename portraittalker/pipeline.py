@@ -1,9 +1,13 @@
 """Prompt + speech -> talking-head MP4: the whole path in one readable place.
 
-    audio file --load_audio--> 16 kHz mono --motion generator--> MotionTable (25 fps)
+    audio file --load_audio--> 16 kHz mono --motion generator--> MotionFrames (25 fps)
     prompt --AttributeDesigner--> Avatar (identity, UV albedo, lighting, background)
-    MotionTable + Avatar.identity --head model--> vertices (N, V, 3)
+    MotionFrames + Avatar.identity --head rig--> vertices (N, V, 3)
     vertices + Avatar --GLRenderer--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
+
+With the default head (ICT-FaceKit) and a learned model with a Whisper front end, the whole path is numpy (the rig,
+:mod:`portraittalker.motion.runtime`, the numpy Whisper blocks), so a ``generate`` process never imports torch
+(~2-3 s of start-up on these CPUs); other heads and generators run their torch models.
 """
 
 from __future__ import annotations
@@ -18,23 +22,29 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from portraittalker.audio import Audio, load_audio
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.designer import AttributeDesigner
 from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
-from portraittalker.head import HeadModel, head_from_config
+from portraittalker.head import head_from_config, rig_from_config
+from portraittalker.head.params import as_numpy, uses_torch
 from portraittalker.io_utils import check_output_path
-from portraittalker.motion.checkpoint import DEFAULT_CHECKPOINT
-from portraittalker.motion.schema import MotionTable
+from portraittalker.motion.checkpoint_file import DEFAULT_CHECKPOINT
+from portraittalker.motion.frames import MotionFrames
 from portraittalker.render.gl import GLRenderer
 from portraittalker.render.scene import Camera
 from portraittalker.validation import check_fps, check_image_size, check_pitch, check_seed, check_yaw
 from portraittalker.video import VideoWriter, is_portraittalker_video
+
+if TYPE_CHECKING:
+    from portraittalker.head.base import HeadModel
+    from portraittalker.head.params import HeadLike
+    from portraittalker.motion.schema import MotionTable
 
 log = logging.getLogger(__name__)
 # Frames deformed at once: bounds memory for long audio, and small enough that rendering starts soon while the
@@ -68,7 +78,14 @@ class GenerateResult:
     duration_s: float
     timings: dict[str, float]
     avatar: Avatar
-    motion: MotionTable
+    motion_frames: MotionFrames
+
+    @property
+    def motion(self) -> MotionTable:
+        """The motion as a validated :class:`MotionTable` (pandas, built on use)."""
+        from portraittalker.motion.schema import MotionTable
+
+        return MotionTable.from_frames(self.motion_frames)
 
 
 def make_camera(params: Params, yaw_deg: float | None = None, pitch_deg: float | None = None) -> Camera:
@@ -90,7 +107,7 @@ def motion_checkpoint_path(params: Params, checkpoint: str | None = None) -> Pat
 
 
 def make_motion_generator(params: Params, head: HeadModel, checkpoint: str | None = None):
-    """The configured audio->motion generator (``animate(audio, seed) -> MotionTable``)."""
+    """The configured audio->motion generator on the torch head (``animate(audio, seed) -> MotionTable``)."""
     if params.motion.generator == "baseline":
         from portraittalker.motion.baseline import BaselineLipSync  # imported on use: it pulls in scipy.ndimage
 
@@ -132,25 +149,47 @@ def check_generate_settings(params: Params, seed: int, yaw_deg: float | None, pi
     check_fps(params.video.fps, "params.yaml video.fps")
 
 
-def iter_vertex_chunks(motion: MotionTable, head: HeadModel, identity: np.ndarray,
+class _FramesOf:
+    """A torch generator (``animate -> MotionTable``) as one giving :class:`MotionFrames`."""
+
+    def __init__(self, generator: Any) -> None:
+        self.generator = generator
+
+    def animate(self, audio: Audio, seed: int = 0) -> MotionFrames:
+        return self.generator.animate(audio, seed=seed).to_frames()
+
+
+def iter_vertex_chunks(motion: MotionFrames, head: HeadLike, identity: np.ndarray,
                        vertex_offsets: np.ndarray | None = None) -> Iterator[np.ndarray]:
     """Posed vertices, (n ≤ VERTEX_CHUNK, V, 3) float32 per chunk, so memory stays bounded for long audio.
 
     ``vertex_offsets`` (V, 3): an optimised avatar's per-vertex displacements, added after the blendshapes and
-    before the rigid head pose, as the appearance optimiser and the GLB export apply them.
+    before the rigid head pose, as the appearance optimiser and the GLB export apply them. ``head`` is the numpy
+    rig or a torch head model.
     """
-    head_params = motion.to_head_params(head, torch.as_tensor(identity, dtype=torch.float32))
-    offsets = None if vertex_offsets is None else torch.as_tensor(vertex_offsets, dtype=torch.float32)
+    head_params = motion.head_params(head, np.asarray(identity, np.float32))
+    offsets = None if vertex_offsets is None else np.asarray(vertex_offsets, np.float32)
     for start in range(0, len(motion), VERTEX_CHUNK):
-        # Entered per chunk, not around the yields: inference mode is per thread and generate may resume this
-        # generator from a worker thread.
-        with torch.inference_mode():
-            frames = head_params.frames(start, start + VERTEX_CHUNK)
-            if offsets is None:
-                chunk = head(frames).numpy()
-            else:
-                chunk = head.apply_head_pose(head.deform(frames) + offsets, frames).numpy()
-        yield chunk
+        frames = head_params.frames(start, start + VERTEX_CHUNK)
+        if uses_torch(head):
+            yield _torch_chunk(head, frames, offsets)
+        elif offsets is None:
+            yield head(frames)
+        else:
+            yield head.apply_head_pose(head.deform(frames) + offsets, frames)
+
+
+def _torch_chunk(head: HeadModel, frames: Any, offsets: np.ndarray | None) -> np.ndarray:
+    import torch
+
+    from portraittalker.head.params import HeadParams
+
+    tensors = HeadParams(**{name: torch.from_numpy(value) for name, value in vars(frames).items()})
+    # Entered per chunk: inference mode is per thread and generate may resume this generator from a worker thread.
+    with torch.inference_mode():
+        if offsets is None:
+            return as_numpy(head(tensors))
+        return as_numpy(head.apply_head_pose(head.deform(tensors) + torch.from_numpy(offsets), tensors))
 
 
 class GenerationSession:
@@ -166,16 +205,25 @@ class GenerationSession:
     def __init__(self, params: Params, *, checkpoint: str | None = None) -> None:
         self.params = params
         self.checkpoint = checkpoint
-        self._head: HeadModel | None = None
+        self._head: HeadLike | None = None
+        self._torch_head: HeadModel | None = None
         self._designer: AttributeDesigner | None = None
         self._motion = None
         self._renderer: GLRenderer | None = None
 
     @property
-    def head(self) -> HeadModel:
+    def head(self) -> HeadLike:
+        """The head the avatar is designed on, posed and rendered: the numpy rig where there is one (ICT)."""
         if self._head is None:
-            self._head = head_from_config(self.params.head)
+            self._head = rig_from_config(self.params.head) or self.torch_head
         return self._head
+
+    @property
+    def torch_head(self) -> HeadModel:
+        """The torch head model, built only for generators that run in torch."""
+        if self._torch_head is None:
+            self._torch_head = head_from_config(self.params.head)
+        return self._torch_head
 
     @property
     def designer(self) -> AttributeDesigner:
@@ -185,8 +233,18 @@ class GenerationSession:
 
     @property
     def motion_generator(self):
+        """``animate(audio, seed) -> MotionFrames``: a learned model with a Whisper front end in numpy on the rig,
+        any other generator in torch."""
         if self._motion is None:
-            self._motion = make_motion_generator(self.params, self.head, self.checkpoint)
+            params = self.params
+            path = motion_checkpoint_path(params, self.checkpoint)
+            if params.motion.generator == "model" and path.is_file() and not uses_torch(self.head):
+                from portraittalker.motion.runtime import load_numpy_lip_sync
+
+                self._motion = load_numpy_lip_sync(path, self.head, encoder_path=params.motion.encoder_path,
+                                                   expression_gain=params.motion.expression_gain)
+            if self._motion is None:
+                self._motion = _FramesOf(make_motion_generator(params, self.torch_head, self.checkpoint))
         return self._motion
 
     @property
@@ -231,7 +289,7 @@ class GenerationSession:
             self.release()
             raise
 
-    def _animate(self, audio: Audio, seed: int) -> MotionTable:
+    def _animate(self, audio: Audio, seed: int) -> MotionFrames:
         start = time.perf_counter()
         motion = self.motion_generator.animate(audio, seed=seed)
         log.info("motion (load and animate, beside the avatar design) took %.2f s", time.perf_counter() - start)

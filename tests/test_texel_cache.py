@@ -11,7 +11,8 @@ import pytest
 from portraittalker.assets import ICT_FACEKIT, find_asset
 from portraittalker.avatar import designer, texels
 from portraittalker.config import load_params
-from portraittalker.head import head_from_config, ict
+from portraittalker.head import head_from_config
+from portraittalker.head import ict_rig as ict
 
 
 @pytest.fixture

@@ -24,14 +24,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from PIL import Image
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.head.base import HeadModel
 from portraittalker.render.scene import Background, DirectionalLight, Lighting, Material
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 AVATAR_FORMAT_VERSION = 1
 AvatarSource = Literal["attribute-designer", "sds", "photo-fit"]
@@ -69,7 +71,7 @@ class Avatar:
             self.vertex_offsets = np.asarray(self.vertex_offsets, dtype=np.float32)
         self.validate()
 
-    def validate(self, head: HeadModel | None = None) -> None:
+    def validate(self, head: HeadLike | None = None) -> None:
         """Raise :class:`AvatarFormatError` on any inconsistent field (and a head mismatch, if given)."""
         if self.identity.ndim != 1 or not np.all(np.isfinite(self.identity)):
             raise AvatarFormatError(f"identity must be a finite 1-D vector, got shape {self.identity.shape}")
@@ -148,7 +150,7 @@ class Avatar:
         return target
 
     @classmethod
-    def load(cls, directory: str | Path, expected_head: HeadModel | None = None) -> Avatar:
+    def load(cls, directory: str | Path, expected_head: HeadLike | None = None) -> Avatar:
         """Read an avatar folder; ``expected_head`` also checks the head model name and identity size."""
         folder = Path(directory)
         if not folder.is_dir():
@@ -215,7 +217,7 @@ class Avatar:
             raise AvatarFormatError(f"{meta_path}: malformed field ({error})") from error
 
 
-def check_head(head_model: str, n_identity: int, head: HeadModel, where: str) -> None:
+def check_head(head_model: str, n_identity: int, head: HeadLike, where: str) -> None:
     if head_model != head.name:
         raise AvatarHeadMismatchError(f"{where}: made for head model {head_model!r}, but the head in use is "
                                       f"{head.name!r}; design the avatar again for this head")

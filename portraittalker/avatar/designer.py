@@ -15,9 +15,9 @@ import hashlib
 import logging
 import weakref
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.config import DesignerConfig
@@ -33,8 +33,11 @@ from portraittalker.avatar.texture import (
 )
 from portraittalker.avatar.vocabulary import AvatarAttributes, parse_prompt
 from portraittalker.head import disk_cache
-from portraittalker.head.base import HeadModel
+from portraittalker.head.params import as_numpy, like, neutral_vertices
 from portraittalker.render.scene import Material
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +55,12 @@ def _rng(seed: int, purpose: str) -> np.random.Generator:
 
 
 # --- identity shape directions -----------------------------------------------------------------
-_DIRECTIONS: weakref.WeakKeyDictionary[HeadModel, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
+_DIRECTIONS: weakref.WeakKeyDictionary[HeadLike, dict[str, np.ndarray]] = weakref.WeakKeyDictionary()
 SHAPE_DIRECTION_NAMES = ("jaw_width", "brow_ridge", "nose_size", "sagging", "lip_fullness", "face_size")
 _DIRECTIONS_FORMAT = 1  # bump when _fit_shape_directions changes what it computes: old cache files are then ignored
 
 
-def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
+def shape_directions(head: HeadLike) -> dict[str, np.ndarray]:
     """Identity-coefficient directions that best produce named face-shape changes (cached per head).
 
     Each is the ridge-regularised least-squares fit of the head's identity basis to a hand-made
@@ -78,7 +81,7 @@ def shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
     return directions
 
 
-def _directions_cache_path(head: HeadModel) -> Path | None:
+def _directions_cache_path(head: HeadLike) -> Path | None:
     """Cache file of ``head``'s directions: its model file's hash plus what else the fit reads (None: no file)."""
     source = getattr(head, "source_path", None)
     if source is None or not Path(source).is_file():
@@ -87,25 +90,23 @@ def _directions_cache_path(head: HeadModel) -> Path | None:
                             f"{head.n_identity}-{head.n_vertices}-{disk_cache.file_digest(source)}".encode())
     # Constructor options (landmark embedding, masks, number of PCs) can change these for the same file.
     for array in (head.landmarks68, head.faces, head.triangle_component):
-        values = np.ascontiguousarray(array.cpu().numpy())
+        values = np.ascontiguousarray(as_numpy(array))
         digest.update(f"{values.dtype}{values.shape}".encode())
         digest.update(values.tobytes())
     digest.update("\x1f".join(head.component_names).encode())
     return disk_cache.cache_dir("shape-directions") / f"{digest.hexdigest()[:32]}.npz"
 
 
-def _fit_shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
-    with torch.no_grad():
-        neutral_params = head.neutral_params()
-        neutral = head.deform(neutral_params)[0].cpu().numpy().astype(np.float64)
-        k = head.n_identity
-        params = head.neutral_params(batch_size=k)
-        params.identity = torch.eye(k)
-        basis = (head.deform(params).cpu().numpy().astype(np.float64) - neutral[None])  # (k, V, 3)
-    lm = neutral[head.landmarks68.cpu().numpy()]
+def _fit_shape_directions(head: HeadLike) -> dict[str, np.ndarray]:
+    neutral = neutral_vertices(head)
+    k = head.n_identity
+    params = head.neutral_params(batch_size=k)
+    params.identity = like(params.identity, np.eye(k, dtype=np.float32))
+    basis = as_numpy(head.deform(params)).astype(np.float64) - neutral[None]  # (k, V, 3)
+    lm = neutral[as_numpy(head.landmarks68)]
     names = head.component_names
     comp = np.full(len(neutral), -1)
-    comp[head.faces.cpu().numpy().ravel()] = np.repeat(head.triangle_component.cpu().numpy(), 3)
+    comp[as_numpy(head.faces).ravel()] = np.repeat(as_numpy(head.triangle_component), 3)
     face = comp == (names.index("face") if "face" in names else 0)
     p = neutral
     mouth_y, chin_y, brow_y = lm[48:68, 1].mean(), lm[8, 1], lm[17:27, 1].mean()
@@ -152,7 +153,7 @@ def _fit_shape_directions(head: HeadModel) -> dict[str, np.ndarray]:
 class AttributeDesigner:
     """Designs an :class:`Avatar` for ``head`` from a text prompt with a keyword vocabulary."""
 
-    def __init__(self, head: HeadModel, config: DesignerConfig | None = None) -> None:
+    def __init__(self, head: HeadLike, config: DesignerConfig | None = None) -> None:
         self.head = head
         self.config = config or DesignerConfig()
 

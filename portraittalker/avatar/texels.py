@@ -18,13 +18,17 @@ import hashlib
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from portraittalker.head import disk_cache
-from portraittalker.head.base import HeadModel
+from portraittalker.head.params import as_numpy, neutral_vertices
 from portraittalker.render.mesh import TextureAtlas, build_texture_atlas
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 _SUBPIXEL_BITS = 4  # cv2 fixed-point precision for triangle corners
 _CACHE_FORMAT = 1  # bump when _build changes what it computes: old cache files are then ignored
@@ -44,16 +48,16 @@ class TexelGeometry:
     tile_uv: np.ndarray  # (H, W, 2) float32 the head's own UV, fractional part within its UDIM tile
     cell_index: np.ndarray  # (H, W) int16 index into ``atlas.cells``, -1 outside every cell
 
-    def component_mask(self, head: HeadModel, *names: str) -> np.ndarray:
+    def component_mask(self, head: HeadLike, *names: str) -> np.ndarray:
         """(H, W) bool of texels whose component name starts with any of ``names``."""
         ids = [i for i, n in enumerate(head.component_names) if n.startswith(names)]
         return np.isin(self.component, ids)
 
 
-_CACHE: weakref.WeakKeyDictionary[HeadModel, dict[int, TexelGeometry]] = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary[HeadLike, dict[int, TexelGeometry]] = weakref.WeakKeyDictionary()
 
 
-def texel_geometry(head: HeadModel, resolution: int) -> TexelGeometry:
+def texel_geometry(head: HeadLike, resolution: int) -> TexelGeometry:
     """Cached :class:`TexelGeometry` of ``head`` at ``resolution`` (square atlas)."""
     if resolution < 16:
         raise ValueError(f"texture resolution must be at least 16, got {resolution}")
@@ -67,21 +71,21 @@ def cache_dir() -> Path:
     return disk_cache.cache_dir("texels")
 
 
-def _neutral(head: HeadModel) -> np.ndarray:
-    return head.deform(head.neutral_params()).detach().cpu().numpy()[0].astype(np.float64)
+def _neutral(head: HeadLike) -> np.ndarray:
+    return neutral_vertices(head)
 
 
-def _cache_key(head: HeadModel, size: int, neutral: np.ndarray) -> str:
+def _cache_key(head: HeadLike, size: int, neutral: np.ndarray) -> str:
     """Hash of every input of :func:`_build`: the geometry, UVs, components and drawn faces, and the size."""
     digest = hashlib.sha256(f"texels-v{_CACHE_FORMAT}-{size}-{head.n_vertices}".encode())
     for array in (neutral, head.faces, head.render_faces, head.triangle_component, head.uvs, head.face_uvs):
-        values = np.ascontiguousarray(array.cpu().numpy() if hasattr(array, "cpu") else array)
+        values = np.ascontiguousarray(as_numpy(array))
         digest.update(f"{values.dtype}{values.shape}".encode())
         digest.update(values.tobytes())
     return digest.hexdigest()[:32]
 
 
-def _load_or_build(head: HeadModel, size: int) -> TexelGeometry:
+def _load_or_build(head: HeadLike, size: int) -> TexelGeometry:
     neutral = _neutral(head)
     path = cache_dir() / f"{_cache_key(head, size, neutral)}.npz"
     arrays = disk_cache.load_arrays(path, _ARRAYS)
@@ -101,16 +105,16 @@ def _vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-20)
 
 
-def _build(head: HeadModel, size: int, neutral: np.ndarray | None = None) -> TexelGeometry:
+def _build(head: HeadLike, size: int, neutral: np.ndarray | None = None) -> TexelGeometry:
     from scipy import ndimage  # here: only a cache miss needs it, and the import costs generate ~0.15 s
 
     atlas = build_texture_atlas(head)
-    faces = head.faces.cpu().numpy()
-    drawn = np.flatnonzero(head.render_faces.cpu().numpy())
-    component_of_face = head.triangle_component.cpu().numpy()
+    faces = as_numpy(head.faces)
+    drawn = np.flatnonzero(as_numpy(head.render_faces))
+    component_of_face = as_numpy(head.triangle_component)
     neutral = _neutral(head) if neutral is None else neutral
     normals = _vertex_normals(neutral, faces)
-    tile_uvs = head.uvs.cpu().numpy().astype(np.float64)[head.face_uvs.cpu().numpy()]  # (F, 3, 2)
+    tile_uvs = as_numpy(head.uvs).astype(np.float64)[as_numpy(head.face_uvs)]  # (F, 3, 2)
     tile_uvs = tile_uvs - np.floor(tile_uvs.mean(axis=1, keepdims=True))
 
     # Atlas UV (v up) -> continuous pixel coordinates (x right, y down, pixel centres at +0.5).

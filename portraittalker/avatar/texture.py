@@ -19,12 +19,16 @@ import statistics
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from portraittalker.avatar.texels import TexelGeometry, texel_geometry
-from portraittalker.head.base import HeadModel
+from portraittalker.head.params import as_numpy, neutral_vertices
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 # --- palettes (display sRGB) -----------------------------------------------------------------------
 SKIN_PALETTE: dict[str, tuple[float, float, float]] = {
@@ -112,10 +116,10 @@ class PaintFrame:
         return x / self.canvas_w * 2 * math.pi - math.pi, self.y_top - y / self.px_per_m
 
 
-_FRAMES: weakref.WeakKeyDictionary[HeadModel, dict[tuple[int, int], PaintFrame]] = weakref.WeakKeyDictionary()
+_FRAMES: weakref.WeakKeyDictionary[HeadLike, dict[tuple[int, int], PaintFrame]] = weakref.WeakKeyDictionary()
 
 
-def paint_frame(head: HeadModel, resolution: int, canvas_width: int = 2048) -> PaintFrame:
+def paint_frame(head: HeadLike, resolution: int, canvas_width: int = 2048) -> PaintFrame:
     per_head = _FRAMES.setdefault(head, {})
     key = (resolution, canvas_width)
     if key not in per_head:
@@ -123,12 +127,12 @@ def paint_frame(head: HeadModel, resolution: int, canvas_width: int = 2048) -> P
     return per_head[key]
 
 
-def _build_frame(head: HeadModel, geometry: TexelGeometry, canvas_w: int) -> PaintFrame:
+def _build_frame(head: HeadLike, geometry: TexelGeometry, canvas_w: int) -> PaintFrame:
     names = head.component_names
-    neutral = head.deform(head.neutral_params()).detach().cpu().numpy()[0].astype(np.float64)
+    neutral = neutral_vertices(head)
     comp_of_vertex = np.zeros(len(neutral), dtype=np.int64)
-    faces = head.faces.cpu().numpy()
-    comp_of_vertex[faces.ravel()] = np.repeat(head.triangle_component.cpu().numpy(), 3)
+    faces = as_numpy(head.faces)
+    comp_of_vertex[faces.ravel()] = np.repeat(as_numpy(head.triangle_component), 3)
     skin_ids = [names.index(n) for n in ("face", "head_neck") if n in names]
     surface = neutral[np.isin(comp_of_vertex, skin_ids)]
     y_top = float(surface[:, 1].max()) + 0.01
@@ -142,7 +146,7 @@ def _build_frame(head: HeadModel, geometry: TexelGeometry, canvas_w: int) -> Pai
     theta = np.arctan2(p[..., 0], p[..., 2] - axis_z)
     map_x = ((theta + np.pi) / (2 * np.pi) * canvas_w).astype(np.float32)
     map_y = ((y_top - p[..., 1]) * px_per_m).astype(np.float32)
-    lm3 = neutral[head.landmarks68.cpu().numpy()]
+    lm3 = neutral[as_numpy(head.landmarks68)]
     lm_theta = np.arctan2(lm3[:, 0], lm3[:, 2] - axis_z)
     landmarks = np.stack([(lm_theta + np.pi) / (2 * np.pi) * canvas_w, (y_top - lm3[:, 1]) * px_per_m], axis=1)
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from portraittalker.head.base import HeadModel
+    from portraittalker.head.ict_rig import ICTRig
 
 # torch-backed names load on first use, so ``portraittalker.head.config`` (read by params loading) stays cheap.
 _BASE_EXPORTS = ("HeadModel", "HeadParams", "euler_to_matrix", "matrix_to_euler")
@@ -29,6 +30,7 @@ def load_head_model(name: str = "ict-facekit", path: str | Path | None = None) -
 
 
 _HEADS: dict[str, HeadModel] = {}
+_RIGS: dict[str, ICTRig] = {}
 
 
 def __getattr__(name: str) -> Any:
@@ -49,12 +51,29 @@ def head_from_config(config) -> HeadModel:
 
             flame = config.flame if config.path is None else config.flame.model_copy(update={"path": config.path})
             _HEADS[key] = FLAME.from_config(flame)
+        elif config.model == "ict-facekit":
+            from portraittalker.head.ict import ICTFaceKit
+
+            _HEADS[key] = ICTFaceKit(rig_from_config(config))  # the same arrays as the numpy rig
         else:
             _HEADS[key] = load_head_model(config.model, config.path)
     return _HEADS[key]
 
 
+def rig_from_config(config) -> ICTRig | None:
+    """The torch-free numpy rig of ``params.head``, one per process, where the head has one (ICT-FaceKit; FLAME's
+    skinning runs in torch only, so None). ``generate`` poses it without importing torch."""
+    if config.model != "ict-facekit":
+        return None
+    key = config.model_dump_json()
+    if key not in _RIGS:
+        from portraittalker.head.ict_rig import ICTRig
+
+        _RIGS[key] = ICTRig(config.path)
+    return _RIGS[key]
+
+
 __all__ = [
     "HEAD_MODELS", "HeadModel", "HeadParams", "euler_to_matrix", "head_from_config", "load_head_model",
-    "matrix_to_euler",
+    "matrix_to_euler", "rig_from_config",
 ]

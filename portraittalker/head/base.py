@@ -13,40 +13,10 @@ Conventions (all head models):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-
 import torch
 from torch import Tensor, nn
 
-
-@dataclass
-class HeadParams:
-    """Batched head parameters; every field is (B, k) float32 (identity may be (1, k) to broadcast)."""
-
-    identity: Tensor  # (B|1, n_identity)
-    expression: Tensor  # (B, n_expression)
-    jaw: Tensor  # (B, 3)
-    head_rotation: Tensor  # (B, 3)
-    head_translation: Tensor  # (B, 3) metres
-    eye_blink: Tensor  # (B, 2)
-    eye_gaze: Tensor  # (B, 2)
-
-    @property
-    def batch_size(self) -> int:
-        return self.expression.shape[0]
-
-    def to(self, device: torch.device | str) -> HeadParams:
-        return HeadParams(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-
-    def frames(self, start: int, stop: int) -> HeadParams:
-        """Frames ``start:stop`` of every per-frame field; a shared (1, k) identity is kept as is."""
-        return HeadParams(**{
-            f.name: getattr(self, f.name) if f.name == "identity" and self.identity.shape[0] == 1
-            else getattr(self, f.name)[start:stop] for f in fields(self)
-        })
-
-    def detach(self) -> HeadParams:
-        return HeadParams(**{f.name: getattr(self, f.name).detach() for f in fields(self)})
+from portraittalker.head.params import HeadParams
 
 
 def euler_to_matrix(angles: Tensor) -> Tensor:

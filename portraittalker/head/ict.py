@@ -1,56 +1,30 @@
-"""ICT-FaceKit (light) behind the :class:`HeadModel` interface — the embedded default head.
+"""ICT-FaceKit (light) behind the :class:`HeadModel` interface — the embedded default head, as a torch module.
 
-The npz format is documented in ``../shared/README.md``; units there are cm and are converted
-to metres here. ICT has no jaw or eye joints, so:
-- ``jaw`` x (opening, radians) drives ``jawOpen`` with :data:`JAW_OPEN_RAD_PER_WEIGHT`; jaw y
-  (lateral) drives ``jawLeft``/``jawRight``;
-- ``eye_blink`` drives ``eyeBlink_L/R``; ``eye_gaze`` drives the ``eyeLook*`` lid blendshapes and
-  rotates the eyeball meshes about their centres (the blendshapes do not move the eyeballs).
-Those 13 blendshapes are therefore not part of ``expression_names``.
+The arrays and the rig's conventions (jaw, blink and gaze controls driving 13 blendshapes) are
+:class:`~portraittalker.head.ict_rig.ICTRig`'s; this module registers them as buffers and poses them with torch,
+for training, fitting and the differentiable renderer.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
-from portraittalker.assets import ICT_FACEKIT, find_asset
-from portraittalker.head import disk_cache
 from portraittalker.head.base import HeadModel, HeadParams, euler_to_matrix
-
-CM_TO_M = 0.01
-# jawOpen = 1 moves the chin 4.05 cm; about a temporomandibular pivot ~12.8 cm from the chin this
-# is ~0.32 rad, in line with FLAME's typical maximum jaw opening.
-JAW_OPEN_RAD_PER_WEIGHT = 0.32
-JAW_LATERAL_RAD_PER_WEIGHT = 0.15
-# ARKit's eyeLook* = 1 corresponds to roughly 30° of gaze.
-EYE_LOOK_RAD_PER_WEIGHT = 0.52
-DRAWN_COMPONENTS = 11  # components 0-10; the rest are game-engine overlay geometry
-FACE_COMPONENT, HEAD_NECK_COMPONENT = 0, 1
-LIP_RADIUS_M = 0.008  # face vertices this close to a mouth landmark count as lip vertices
-
-_JAW_NAMES = ("jawOpen", "jawLeft", "jawRight")
-_BLINK_NAMES = ("eyeBlink_L", "eyeBlink_R")
-_LOOK_NAMES = tuple(f"eyeLook{d}_{s}" for d in ("Down", "In", "Out", "Up") for s in ("L", "R"))
-DRIVEN_BLENDSHAPES = _JAW_NAMES + _BLINK_NAMES + _LOOK_NAMES
-_NPZ_ARRAYS = ("expression_names", "component_names", "identity_deltas", "expression_deltas", "neutral_vertices",
-               "triangles", "uvs", "triangle_uvs", "component_polygon_ranges", "triangle_polygon",
-               "component_vertex_ranges", "landmarks68")
-
-
-def read_ict_arrays(npz_path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an ICT-FaceKit npz. The asset is zip-compressed, and inflating it took ~0.3 s of every
-    start-up, so the inflated arrays are kept in the disk cache, keyed by the file's hash."""
-    cached = disk_cache.cache_dir("heads") / f"ict-{disk_cache.file_digest(npz_path)[:32]}.npz"
-    arrays = disk_cache.load_arrays(cached, _NPZ_ARRAYS)
-    if arrays is None:
-        with np.load(npz_path) as data:
-            arrays = {name: data[name] for name in _NPZ_ARRAYS}
-        disk_cache.store_arrays(cached, arrays)
-    return arrays
+from portraittalker.head.ict_rig import (  # noqa: F401  (re-exported: the constants' historical home)
+    CM_TO_M,
+    DRAWN_COMPONENTS,
+    DRIVEN_BLENDSHAPES,
+    EYE_LOOK_RAD_PER_WEIGHT,
+    FACE_COMPONENT,
+    HEAD_NECK_COMPONENT,
+    JAW_LATERAL_RAD_PER_WEIGHT,
+    JAW_OPEN_RAD_PER_WEIGHT,
+    ICTRig,
+    read_ict_arrays,
+)
 
 
 class ICTFaceKit(HeadModel):
@@ -58,61 +32,21 @@ class ICTFaceKit(HeadModel):
 
     name = "ict-facekit"
 
-    def __init__(self, path: str | Path | None = None) -> None:
+    def __init__(self, path: str | Path | ICTRig | None = None) -> None:
         super().__init__()
-        npz_path = Path(path) if path is not None else find_asset(ICT_FACEKIT)
-        if not npz_path.is_file():
-            raise FileNotFoundError(f"ICT-FaceKit npz not found: {npz_path}")
-        data = read_ict_arrays(npz_path)
-        all_names = [str(n) for n in data["expression_names"]]
-        self.source_path = npz_path
-        self.expression_names = [n for n in all_names if n not in DRIVEN_BLENDSHAPES]
-        self.component_names = [str(n) for n in data["component_names"]]
-        self.n_identity = int(data["identity_deltas"].shape[0])
-        index = {n: i for i, n in enumerate(all_names)}
-
-        deltas = torch.from_numpy(data["expression_deltas"].astype(np.float32)) * CM_TO_M
-        n_vertices = deltas.shape[1]
-        free = [index[n] for n in self.expression_names]
-        self.register_buffer("neutral", torch.from_numpy(data["neutral_vertices"]) * CM_TO_M)
-        self.register_buffer(
-            "identity_basis",
-            (torch.from_numpy(data["identity_deltas"].astype(np.float32)) * CM_TO_M).reshape(
-                self.n_identity, -1
-            ),
-        )
-        self.register_buffer("expression_basis", deltas[free].reshape(len(free), -1))
-        self.register_buffer("driven_basis", deltas[[index[n] for n in DRIVEN_BLENDSHAPES]].reshape(13, -1))
-
-        faces = torch.from_numpy(data["triangles"].astype(np.int64))
-        self.register_buffer("faces", faces)
-        self.register_buffer("uvs", torch.from_numpy(data["uvs"]))
-        self.register_buffer("face_uvs", torch.from_numpy(data["triangle_uvs"].astype(np.int64)))
-        polygon_ranges = data["component_polygon_ranges"]
-        polygon = data["triangle_polygon"]
-        component = np.searchsorted(polygon_ranges[:, 1], polygon, side="right")
-        self.register_buffer("triangle_component", torch.from_numpy(component.astype(np.int64)))
-        self.register_buffer("render_faces", torch.from_numpy(component < DRAWN_COMPONENTS))
-        self.vertex_ranges = data["component_vertex_ranges"].astype(np.int64)
-        self.register_buffer("landmarks68", torch.from_numpy(data["landmarks68"].astype(np.int64)))
-
-        neutral = data["neutral_vertices"] * CM_TO_M
-        face_start, face_end = self.vertex_ranges[FACE_COMPONENT]
-        face_ids = np.arange(face_start, face_end)
-        mouth = neutral[data["landmarks68"][48:68]]
-        dist = np.linalg.norm(neutral[face_ids, None, :] - mouth[None], axis=-1).min(1)
-        self.register_buffer("lip_vertices", torch.from_numpy(face_ids[dist < LIP_RADIUS_M]))
-        nose_tip_y = neutral[data["landmarks68"][30], 1]
-        upper = face_ids[neutral[face_ids, 1] > nose_tip_y]
-        self.register_buffer("upper_face_vertices", torch.from_numpy(upper))
-        # Rotate the head about a point between the ears at the base of the skull.
-        head_ids = np.arange(*self.vertex_ranges[HEAD_NECK_COMPONENT])
-        pivot = np.array([0.0, neutral[head_ids, 1].min() * 0.3, neutral[face_ids, 2].min()])
-        self.register_buffer("pivot", torch.tensor(pivot, dtype=torch.float32))
-        eyeball_ids = [np.arange(*self.vertex_ranges[self.component_names.index(n)]) for n in
-                       ("eyeball_left", "eyeball_right")]
-        self.eyeball_slices = [slice(int(ids[0]), int(ids[-1]) + 1) for ids in eyeball_ids]
-        self._n_vertices = n_vertices
+        rig = path if isinstance(path, ICTRig) else ICTRig(path)
+        self.rig = rig
+        self.source_path = rig.source_path
+        self.expression_names = list(rig.expression_names)
+        self.component_names = list(rig.component_names)
+        self.n_identity = rig.n_identity
+        for name in ("neutral", "identity_basis", "expression_basis", "driven_basis", "faces", "uvs", "face_uvs",
+                     "triangle_component", "render_faces", "landmarks68", "lip_vertices", "upper_face_vertices",
+                     "pivot"):
+            self.register_buffer(name, torch.from_numpy(getattr(rig, name)))
+        self.vertex_ranges = rig.vertex_ranges
+        self.eyeball_slices = rig.eyeball_slices
+        self._n_vertices = rig.n_vertices
 
     @property
     def n_vertices(self) -> int:

@@ -13,65 +13,26 @@ frozen encoder: their ``front_end.encoder_id`` names its weights (checksum), che
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
-from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
 from portraittalker.io_utils import atomic_path
-from portraittalker.motion.model import MotionEnsemble, MotionModel, MotionModelConfig, VertexSubsetDeformer
-
-CHECKPOINT_FORMAT = "portraittalker.motion-model/1"
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent / "default.pt"  # the packaged model `--motion model` loads
-
-
-class CheckpointError(PortraitTalkerError, ValueError):
-    """A file is not a readable motion-model checkpoint."""
-
-
-class HeadMismatchError(CheckpointError):
-    """The checkpoint was trained for a different head model than the one it is used with."""
-
-
-def head_fingerprint(head: HeadModel) -> str:
-    """sha256 over the head's name, expression names, lip-vertex ids and lip geometry/bases."""
-    digest = hashlib.sha256()
-    digest.update(json.dumps([head.name, list(head.expression_names), int(head.n_vertices)]).encode())
-    lips = head.lip_vertices.cpu()
-    digest.update(lips.numpy().astype(np.int64).tobytes())
-    deformer = VertexSubsetDeformer(head, lips)
-    if deformer.fast:  # exact stored data: identical bytes on every machine
-        for name in ("neutral", "expression_basis", "driven_basis"):
-            digest.update(getattr(deformer, name).numpy().astype(np.float32).tobytes())
-    else:  # computed geometry, rounded to 10 µm so floating-point noise cannot change the hash
-        params = head.neutral_params(1 + head.n_expression)
-        params.expression[1:] = torch.eye(head.n_expression)
-        with torch.no_grad():
-            vertices = deformer(params).numpy()
-        digest.update(np.round(vertices * 1e5).astype(np.int64).tobytes())
-    return digest.hexdigest()
-
-
-def head_identity(head: HeadModel) -> dict[str, Any]:
-    return {"name": head.name, "expression_names": list(head.expression_names), "fingerprint": head_fingerprint(head)}
-
-
-def check_head(identity: dict[str, Any], head: HeadModel, source: str = "checkpoint") -> None:
-    if identity["name"] != head.name or list(identity["expression_names"]) != list(head.expression_names):
-        raise HeadMismatchError(
-            f"{source} was trained for head model {identity['name']!r} ({len(identity['expression_names'])} "
-            f"expressions), not {head.name!r} ({head.n_expression} expressions)"
-        )
-    if identity["fingerprint"] != head_fingerprint(head):
-        raise HeadMismatchError(
-            f"{source} was trained for a different version of head model {head.name!r} "
-            "(same name and expressions but different geometry; fingerprint mismatch)"
-        )
+from portraittalker.motion.checkpoint_file import (  # noqa: F401  (re-exported: this module's public names)
+    CHECKPOINT_FORMAT,
+    DEFAULT_CHECKPOINT,
+    CheckpointError,
+    HeadMismatchError,
+    check_head,
+    check_payload,
+    dequantised,
+    head_fingerprint,
+    head_identity,
+    missing_checkpoint,
+)
+from portraittalker.motion.model import MotionEnsemble, MotionModel, MotionModelConfig
 
 
 def save_checkpoint(path: str | Path, model: MotionModel, extra: dict[str, Any] | None = None) -> Path:
@@ -93,19 +54,12 @@ def save_checkpoint(path: str | Path, model: MotionModel, extra: dict[str, Any] 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(
-            f"motion-model checkpoint not found: {path} (train one with `portraittalker train` or `dvc repro train`)"
-        )
+        raise missing_checkpoint(path)
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # pickle errors of any kind: corrupt file or non-tensor content
         raise CheckpointError(f"{path} is not a readable motion-model checkpoint: {error}") from error
-    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(
-            f"{path} is not a motion-model checkpoint (format {found!r}, expected {CHECKPOINT_FORMAT})"
-        )
-    return payload
+    return check_payload(payload, path)
 
 
 INT8_MIN_ELEMENTS = 4096  # smaller tensors (norms, biases, buffers) stay float32
@@ -132,12 +86,6 @@ def write_packaged_checkpoint(source: str | Path, target: str | Path) -> Path:
     return Path(target)
 
 
-def _dequantised(payload: dict[str, Any]) -> dict[str, torch.Tensor]:
-    scales = payload.get("int8_scales") or {}
-    return {key: (value.float() * scales[key].reshape(-1, *([1] * (value.ndim - 1))) if key in scales else value)
-            for key, value in payload["state_dict"].items()}
-
-
 def model_from_payload(payload: dict[str, Any]) -> MotionModel:
     config = MotionModelConfig.model_validate(payload["model_config"])
     members = int(payload.get("ensemble_members", 1))
@@ -146,7 +94,7 @@ def model_from_payload(payload: dict[str, Any]) -> MotionModel:
                                             n_members=members)
     else:
         model = MotionModel(config, payload["head"], style_names=payload.get("style_names"))
-    model.load_state_dict(_dequantised(payload))
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in dequantised(payload).items()})
     model.eval()
     return model
 

@@ -23,29 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from portraittalker.audio import n_video_frames as audio_frames
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.motion.config import PRETRAINED_KINDS, SAMPLE_RATE, SAMPLES_PER_FRAME, WEIGHTS_HINT, FrontEndConfig
-from portraittalker.motion.schema import FPS
+from portraittalker.motion.speech_input import n_video_frames, resample_to_model_rate  # noqa: F401  (re-exported)
 
 
 class SpeechEncoderMissingError(PortraitTalkerError, FileNotFoundError):
     """The local pretrained speech-encoder directory is absent or incomplete."""
-
-
-def n_video_frames(n_samples: int) -> int:
-    """Number of 25 fps frames covering ``n_samples`` of 16 kHz audio (the pipeline's rule, at least 1)."""
-    return max(1, audio_frames(n_samples, SAMPLE_RATE, FPS))
-
-
-def resample_to_model_rate(samples: np.ndarray, sample_rate: int) -> np.ndarray:
-    """Polyphase resampling of a mono float waveform to 16 kHz (a no-op at 16 kHz)."""
-    if sample_rate == SAMPLE_RATE:
-        return samples.astype(np.float32, copy=False)
-    from scipy.signal import resample_poly
-
-    g = math.gcd(int(sample_rate), SAMPLE_RATE)
-    return resample_poly(samples, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
 
 
 def hz_to_mel(hz: np.ndarray | float) -> np.ndarray:

@@ -18,21 +18,19 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.motion.config import MotionModelConfig
 from portraittalker.motion.features import (
-    SAMPLE_RATE,
     SAMPLES_PER_FRAME,
     build_front_end,
     n_video_frames,
-    resample_to_model_rate,
     uses_encoder_features,
 )
+from portraittalker.motion.frames import sample_blinks, target_columns
+from portraittalker.motion.runtime import chunk_starts, cross_fade
 from portraittalker.motion.schema import (
     EYE_BLINK_COLUMNS,
     EYE_GAZE_COLUMNS,
-    FPS,
     HEAD_ROT_COLUMNS,
     HEAD_TRANS_COLUMNS,
     JAW_COLUMNS,
@@ -40,22 +38,10 @@ from portraittalker.motion.schema import (
     MotionTable,
     expression_columns,
 )
-from portraittalker.motion.whisper import (
-    SpeechEncoderError,
-    WhisperEncoder,
-    WhisperEncoderConfig,
-    locate_encoder,
-    shared_encoder,
-)
+from portraittalker.motion.speech_input import AudioInputError, as_waveform  # noqa: F401  (re-exported)
+from portraittalker.motion.whisper import WhisperEncoder, WhisperEncoderConfig, encoder_for_model
 
 CHUNK_BATCH = 8  # long-audio chunks evaluated together
-
-
-def target_columns(expression_names: list[str], predict_gaze: bool) -> list[str]:
-    """Motion-table columns the model predicts, in output order."""
-    columns = [*expression_columns(expression_names), *JAW_COLUMNS, *HEAD_ROT_COLUMNS, *HEAD_TRANS_COLUMNS,
-               *EYE_BLINK_COLUMNS]
-    return columns + EYE_GAZE_COLUMNS if predict_gaze else columns
 
 
 def alibi_slopes(n_heads: int) -> Tensor:
@@ -152,22 +138,7 @@ class MotionModel(nn.Module):
 
     def speech_encoder(self, encoder: WhisperEncoderConfig | None = None) -> WhisperEncoder:
         """The frozen encoder this model was trained on; another encoder's weights are a clear error."""
-        front = self.config.front_end
-        config = encoder or front.encoder
-        # The weights' checksum decides (a copy of the same weights in another folder is the same encoder); it is
-        # checked before loading, so other weights are named as such rather than failing on their architecture.
-        files = locate_encoder(config.path)
-        if front.encoder_id is not None and files.encoder_id.split("@")[-1] != front.encoder_id.split("@")[-1]:
-            raise SpeechEncoderError(
-                f"this motion model was trained on speech encoder {front.encoder_id}, but "
-                f"{files.directory} is {files.encoder_id}: point the encoder path at the same weights "
-                "or retrain (`make model`)"
-            )
-        loaded = shared_encoder(config)
-        if loaded.dim != front.encoder_dim:
-            raise SpeechEncoderError(f"encoder {loaded.encoder_id} gives {loaded.dim}-d features; the model expects "
-                                     f"{front.encoder_dim}")
-        return loaded
+        return encoder_for_model(self.config.front_end, encoder)
 
     def speech_features(self, wave: np.ndarray, n_frames: int, encoder: WhisperEncoderConfig | None = None) -> Tensor:
         """(S,) 16 kHz waveform -> the model's input for :meth:`forward` without the batch axis."""
@@ -224,10 +195,7 @@ class MotionModel(nn.Module):
             chunk, overlap = self.config.chunk_frames, self.config.chunk_overlap
             if n_frames <= chunk:
                 return self.denormalise(self(inputs[None], n_frames, style_t))[0].cpu().numpy()
-            total = torch.zeros(n_frames, len(self.columns), device=device)
-            weight = torch.zeros(n_frames, 1, device=device)
-            step = chunk - overlap
-            starts = list(range(0, n_frames - overlap, step))
+            starts = chunk_starts(n_frames, chunk, overlap)
             predictions: dict[int, Tensor] = {}
             full = [s for s in starts if s + chunk <= n_frames]
             for group in range(0, len(full), CHUNK_BATCH):  # equal-length chunks run as one batch
@@ -237,19 +205,7 @@ class MotionModel(nn.Module):
                 predictions.update(zip(batch_starts, self.denormalise(self(pieces, chunk, styles)), strict=True))
             for start in starts[len(full):]:  # the shorter tail chunk
                 predictions[start] = self.denormalise(self(piece(start, None)[None], n_frames - start, style_t))[0]
-            fade = torch.linspace(0.0, 1.0, overlap + 2, device=device)[1:-1, None]
-            for i, start in enumerate(starts):
-                pred = predictions[start]
-                stop = start + len(pred)
-                # Linear cross-fade over the overlaps; the outer edges of the utterance keep full weight.
-                ramp = torch.ones(len(pred), 1, device=device)
-                if i > 0 and overlap:
-                    ramp[:overlap] = fade
-                if i < len(starts) - 1 and overlap:
-                    ramp[-overlap:] = torch.minimum(ramp[-overlap:], fade.flip(0))
-                total[start:stop] += pred * ramp
-                weight[start:stop] += ramp
-            return (total / weight).cpu().numpy()
+            return cross_fade({s: p.cpu().numpy() for s, p in predictions.items()}, n_frames, overlap)
         finally:
             self.train(was_training)
 
@@ -349,45 +305,6 @@ class LearnedLipSync:
             face = [c for c in table.frame_data.columns if c.startswith(ARTICULATION_PREFIXES)]
             table.frame_data[face] = table.frame_data[face] * np.float32(self.expression_gain)
         return table
-
-
-class AudioInputError(PortraitTalkerError, ValueError):
-    """Audio handed to the motion model is not a usable speech waveform."""
-
-
-def as_waveform(audio: Any) -> np.ndarray:
-    """A 16 kHz mono float32 waveform from an array (assumed 16 kHz) or an object with samples + sample rate."""
-    sample_rate = SAMPLE_RATE
-    if isinstance(audio, np.ndarray | torch.Tensor):
-        samples = np.asarray(audio.detach().cpu() if isinstance(audio, torch.Tensor) else audio)
-    else:
-        samples = next((getattr(audio, a) for a in ("samples", "waveform", "data") if hasattr(audio, a)), None)
-        rate = next((getattr(audio, a) for a in ("sample_rate", "sr", "rate") if hasattr(audio, a)), None)
-        if samples is None or rate is None:
-            raise AudioInputError(f"audio of type {type(audio).__name__} has no samples/sample_rate attributes")
-        samples, sample_rate = np.asarray(samples), int(rate)
-    if samples.ndim == 2:  # (S, C) or (C, S): mix down along the short axis
-        samples = samples.mean(axis=int(np.argmin(samples.shape)))
-    if samples.ndim != 1 or samples.size == 0:
-        raise AudioInputError(f"audio must be a non-empty mono waveform, got shape {samples.shape}")
-    samples = samples.astype(np.float32)
-    if not np.isfinite(samples).all():
-        raise AudioInputError("audio contains NaN or infinite samples")
-    return resample_to_model_rate(samples, sample_rate)
-
-
-def sample_blinks(n_frames: int, seed: int, mean_interval_s: float = 3.5) -> np.ndarray:
-    """(n_frames, 2) natural blinks: gamma-distributed intervals, ~0.2 s close-open, both eyes together."""
-    rng = np.random.default_rng(seed)
-    blink = np.zeros(n_frames, dtype=np.float32)
-    shape = np.array([0.35, 0.8, 1.0, 0.7, 0.35, 0.1], dtype=np.float32)  # 6 frames = 0.24 s
-    t = rng.uniform(0.3, mean_interval_s) * FPS
-    while t < n_frames:
-        start = int(t)
-        stop = min(start + len(shape), n_frames)
-        blink[start:stop] = np.maximum(blink[start:stop], shape[: stop - start])
-        t += rng.gamma(4.0, mean_interval_s / 4.0) * FPS + len(shape)
-    return np.repeat(blink[:, None], 2, axis=1)
 
 
 class VertexSubsetDeformer(nn.Module):

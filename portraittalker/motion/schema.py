@@ -18,31 +18,25 @@ import numpy as np
 import pandas as pd
 import torch
 
-from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel, HeadParams
 from portraittalker.io_utils import atomic_path
 from portraittalker.motion.config import FPS
+from portraittalker.motion.frames import (  # noqa: F401  (re-exported: the schema's column names)
+    EXP_PREFIX,
+    EYE_BLINK_COLUMNS,
+    EYE_GAZE_COLUMNS,
+    HEAD_ROT_COLUMNS,
+    HEAD_TRANS_COLUMNS,
+    JAW_COLUMNS,
+    POSE_COLUMNS,
+    MotionFrames,
+    MotionSchemaError,
+    expression_columns,
+    motion_columns,
+    value_columns,
+)
 
-EXP_PREFIX = "exp_"
-JAW_COLUMNS = ["jaw_rot_x", "jaw_rot_y", "jaw_rot_z"]
-HEAD_ROT_COLUMNS = ["head_rot_x", "head_rot_y", "head_rot_z"]
-HEAD_TRANS_COLUMNS = ["head_trans_x", "head_trans_y", "head_trans_z"]
-EYE_BLINK_COLUMNS = ["eye_blink_l", "eye_blink_r"]
-EYE_GAZE_COLUMNS = ["eye_gaze_yaw", "eye_gaze_pitch"]
-POSE_COLUMNS = JAW_COLUMNS + HEAD_ROT_COLUMNS + HEAD_TRANS_COLUMNS + EYE_BLINK_COLUMNS + EYE_GAZE_COLUMNS
 METADATA_KEY = b"portraittalker.motion"
-
-
-class MotionSchemaError(PortraitTalkerError, ValueError):
-    """A motion table does not match the schema or the head model it is applied to."""
-
-
-def expression_columns(expression_names: list[str]) -> list[str]:
-    return [EXP_PREFIX + name for name in expression_names]
-
-
-def motion_columns(expression_names: list[str]) -> list[str]:
-    return ["frame", "time_s", *expression_columns(expression_names), *POSE_COLUMNS]
 
 
 @dataclass
@@ -111,6 +105,20 @@ class MotionTable:
             eye_blink=block(EYE_BLINK_COLUMNS),
             eye_gaze=block(EYE_GAZE_COLUMNS),
         )
+
+    @classmethod
+    def from_frames(cls, frames: MotionFrames) -> MotionTable:
+        """The validated table of :class:`MotionFrames` values (``frame`` and ``time_s`` added)."""
+        columns = motion_columns(frames.expression_names)
+        frame_data = pd.DataFrame(np.zeros((len(frames), len(columns)), dtype=np.float32), columns=columns)
+        frame_data["frame"] = np.arange(len(frames), dtype=np.int64)
+        frame_data["time_s"] = frame_data["frame"] / frames.fps
+        frame_data[value_columns(frames.expression_names)] = frames.values
+        return cls(frame_data, frames.head_model, list(frames.expression_names), frames.fps)
+
+    def to_frames(self) -> MotionFrames:
+        values = self.frame_data[value_columns(self.expression_names)].to_numpy(dtype=np.float32, copy=True)
+        return MotionFrames(values, self.head_model, list(self.expression_names), self.fps)
 
     @classmethod
     def from_head_params(cls, params: HeadParams, head: HeadModel, fps: float = FPS) -> MotionTable:

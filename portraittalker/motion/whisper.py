@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,7 +29,7 @@ from typing import Literal
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.motion.config import MAX_WINDOW_S, PACKAGE, WhisperEncoderConfig
+from portraittalker.motion.config import MAX_WINDOW_S, PACKAGE, FrontEndConfig, WhisperEncoderConfig
 
 SAMPLE_RATE = 16_000
 FPS = 25
@@ -275,20 +276,25 @@ class _CT2Backend:
 
 
 class _CT2LayersBackend:
-    """Hidden states of a CTranslate2 model's encoder blocks, run with torch (CTranslate2 returns only the output)."""
+    """Hidden states of a CTranslate2 model's encoder blocks (CTranslate2 itself returns only the output), computed
+    from the same ``model.bin`` in numpy on CPU (no torch import: ``generate`` stays torch-free) or torch on GPU."""
 
     fixed_frames = False
 
     def __init__(self, weights: Path, config: WhisperEncoderConfig) -> None:
-        import torch
+        from portraittalker.motion.whisper_layers import (
+            CT2FormatError,
+            NumpyWhisperEncoder,
+            TorchWhisperEncoder,
+            read_ct2_encoder,
+        )
 
-        from portraittalker.motion.whisper_layers import CT2FormatError, TorchWhisperEncoder, read_ct2_encoder
-
-        device = config.device
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = _resolve_device(config.device)
         try:
-            self.model = TorchWhisperEncoder(read_ct2_encoder(weights), config.layers or (), device)
+            variables = read_ct2_encoder(weights)
+            layers = config.layers or ()
+            self.model = (NumpyWhisperEncoder(variables, layers) if device == "cpu"
+                          else TorchWhisperEncoder(variables, layers, device))
         except (OSError, CT2FormatError) as error:
             raise SpeechEncoderError(f"cannot read the Whisper encoder in {weights}: {error}; {WHISPER_HINT}") \
                 from error
@@ -297,6 +303,20 @@ class _CT2LayersBackend:
 
     def encode(self, mel: np.ndarray) -> np.ndarray:
         return self.model(mel)
+
+
+def _resolve_device(device: str) -> str:
+    """``auto``: CUDA when there is a GPU. A process that has torch loaded asks torch; otherwise CTranslate2 (no torch
+    import for a check)."""
+    if device != "auto":
+        return device
+    if "torch" in sys.modules:
+        return "cuda" if sys.modules["torch"].cuda.is_available() else "cpu"
+    try:
+        import ctranslate2
+    except ImportError:
+        return "cpu"
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
 
 
 class _TransformersBackend:
@@ -336,6 +356,26 @@ class _TransformersBackend:
             # hidden_states[i] follows block i (0: the embeddings); the last one already has the final norm
             states = self.encoder(features, output_hidden_states=True).hidden_states
             return torch.cat([states[i] for i in self.layers], dim=-1).float().cpu().numpy()
+
+
+def encoder_for_model(front: FrontEndConfig, encoder: WhisperEncoderConfig | None = None) -> WhisperEncoder:
+    """The frozen encoder a motion model with front end ``front`` was trained on (``encoder`` overrides its settings,
+    e.g. the weights' folder); weights other than the training ones are a clear error."""
+    config = encoder or front.encoder
+    # The weights' checksum decides (a copy of the same weights in another folder is the same encoder); it is
+    # checked before loading, so other weights are named as such rather than failing on their architecture.
+    files = locate_encoder(config.path)
+    if front.encoder_id is not None and files.encoder_id.split("@")[-1] != front.encoder_id.split("@")[-1]:
+        raise SpeechEncoderError(
+            f"this motion model was trained on speech encoder {front.encoder_id}, but "
+            f"{files.directory} is {files.encoder_id}: point the encoder path at the same weights "
+            "or retrain (`make model`)"
+        )
+    loaded = shared_encoder(config)
+    if loaded.dim != front.encoder_dim:
+        raise SpeechEncoderError(f"encoder {loaded.encoder_id} gives {loaded.dim}-d features; the model expects "
+                                 f"{front.encoder_dim}")
+    return loaded
 
 
 _SHARED: dict[str, WhisperEncoder] = {}

@@ -1,11 +1,12 @@
-"""Intermediate hidden states of a CTranslate2 Whisper encoder, run with torch from the same ``model.bin``.
+"""Intermediate hidden states of a CTranslate2 Whisper encoder, run from the same ``model.bin`` in numpy or torch.
 
 CTranslate2 returns only the encoder's last output, but for lip motion the middle blocks carry more (on the real
 corpus a ridge from the hidden states after blocks 2-3 of tiny.en follows unseen speakers' mouths better than one from
 the final output: leave-one-speaker-out correlation 0.59 vs 0.54). So :func:`read_ct2_encoder` reads the encoder's
-variables from the CTranslate2 binary and :class:`TorchWhisperEncoder` runs the standard Whisper encoder (two
-convolutions + sinusoidal positions, pre-norm blocks, final norm) up to the deepest block asked for. Its final output
-matches CTranslate2's (cosine > 0.999 on real speech; the rest is CTranslate2's int8).
+variables from the CTranslate2 binary and :class:`NumpyWhisperEncoder` (CPU: no torch, so ``generate`` starts without
+it) or :class:`TorchWhisperEncoder` (GPU) runs the standard Whisper encoder (two convolutions + sinusoidal positions,
+pre-norm blocks, final norm) up to the deepest block asked for. The final output matches CTranslate2's (cosine > 0.999
+on real speech; the rest is CTranslate2's int8), and the two agree to float32 rounding.
 
 Shapes: log-mel (B, n_mels, T100) -> (B, T100 / 2, len(layers) · d_model), 50 Hz.
 """
@@ -15,14 +16,15 @@ from __future__ import annotations
 import struct
 from collections.abc import Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import Tensor
 
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.motion import numpy_ops as ops
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 # CTranslate2's DataType enum (include/ctranslate2/types.h)
 _DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
@@ -41,9 +43,9 @@ def _string(handle: BinaryIO) -> str:
     return handle.read(length).decode("utf-8").rstrip("\0")
 
 
-def read_ct2_encoder(path: Path) -> dict[str, Tensor]:
-    """The ``encoder/…`` variables of a CTranslate2 Whisper ``model.bin`` as float32 tensors (prefix dropped)."""
-    variables: dict[str, Tensor] = {}
+def read_ct2_encoder(path: Path) -> dict[str, np.ndarray]:
+    """The ``encoder/…`` variables of a CTranslate2 Whisper ``model.bin`` as float32 arrays (prefix dropped)."""
+    variables: dict[str, np.ndarray] = {}
     scales: dict[str, np.ndarray] = {}
     with open(path, "rb") as handle:
         version = _u32(handle)
@@ -66,40 +68,98 @@ def read_ct2_encoder(path: Path) -> dict[str, Tensor]:
             if name.endswith("weight_scale"):
                 scales[name[len("encoder/"):-len("_scale")]] = values.astype(np.float32)
             else:
-                variables[name[len("encoder/"):]] = torch.from_numpy(values.astype(np.float32))
+                variables[name[len("encoder/"):]] = values.astype(np.float32)
     for name, scale in scales.items():  # int8 weights: w = q / scale, one scale per output row
-        variables[name] = variables[name] / torch.from_numpy(scale).reshape(-1, *([1] * (variables[name].ndim - 1)))
+        variables[name] = variables[name] / scale.reshape(-1, *([1] * (variables[name].ndim - 1)))
     if "conv1/weight" not in variables:
         raise CT2FormatError(f"{path} has no Whisper encoder variables")
     return variables
 
 
-class TorchWhisperEncoder:
-    """Whisper's encoder on CTranslate2 weights, returning the hidden states after the given blocks."""
+class _WhisperEncoderBase:
+    """Shape checks and layer bookkeeping shared by the numpy and torch encoders."""
 
-    def __init__(self, weights: dict[str, Tensor], layers: Sequence[int], device: str = "cpu") -> None:
+    def __init__(self, weights: dict[str, np.ndarray], layers: Sequence[int]) -> None:
         self.n_blocks = sum(1 for k in weights if k.endswith("ffn/linear_0/weight"))
         if not layers or min(layers) < 0 or max(layers) > self.n_blocks:
             raise CT2FormatError(f"layers {list(layers)} outside 0..{self.n_blocks} (0: after the convolutions, "
                                  f"{self.n_blocks}: the last block)")
         heads = weights.get("num_heads")
         self.dim = int(weights["conv1/weight"].shape[0])
-        self.n_heads = int(heads.item()) if heads is not None and heads.numel() == 1 else self.dim // 64
+        self.n_heads = int(np.asarray(heads).item()) if heads is not None and np.size(heads) == 1 else self.dim // 64
         self.n_mels = int(weights["conv1/weight"].shape[1])
         self.layers = tuple(layers)
-        self.weights = {k: v.to(device) for k, v in weights.items() if v.ndim > 0}
+
+
+class NumpyWhisperEncoder(_WhisperEncoderBase):
+    """Whisper's encoder on CTranslate2 weights in float32 numpy: the hidden states after the given blocks."""
+
+    def __init__(self, weights: dict[str, np.ndarray], layers: Sequence[int]) -> None:
+        super().__init__(weights, layers)
+        self.weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items() if np.ndim(v) > 0}
+
+    def _norm(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        return ops.layer_norm(x, self.weights[f"{prefix}/gamma"], self.weights[f"{prefix}/beta"])
+
+    def _linear(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        return ops.linear(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"])
+
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        """(B, n_mels, T100) log-mel -> (B, T100 / 2, len(layers) · dim)."""
+        w = self.weights
+        x = np.ascontiguousarray(mel, np.float32)
+        x = ops.gelu(ops.conv1d(x, w["conv1/weight"], w["conv1/bias"], padding=1))
+        x = ops.gelu(ops.conv1d(x, w["conv2/weight"], w["conv2/bias"], stride=2, padding=1)).transpose(0, 2, 1)
+        x = x + w["position_encodings/encodings"][: x.shape[1]]
+        states = {0: x}
+        for block in range(max(self.layers)):
+            prefix = f"layer_{block}/self_attention"
+            qkv = self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0")
+            batch, length, _ = qkv.shape
+            q, k, v = qkv.reshape(batch, length, 3, self.n_heads, -1).transpose(2, 0, 3, 1, 4)
+            attended = ops.attention(q, k, v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
+            x = x + self._linear(attended, f"{prefix}/linear_1")
+            prefix = f"layer_{block}/ffn"
+            hidden = ops.gelu(self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0"))
+            x = x + self._linear(hidden, f"{prefix}/linear_1")
+            states[block + 1] = x
+        if self.n_blocks in self.layers:  # the last block's state is the encoder output, after the final norm
+            states[self.n_blocks] = self._norm(states[self.n_blocks], "layer_norm")
+        return np.concatenate([states[i] for i in self.layers], axis=-1).astype(np.float32, copy=False)
+
+
+class TorchWhisperEncoder(_WhisperEncoderBase):
+    """The same encoder in torch, for GPUs (dataset-scale feature extraction)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], layers: Sequence[int], device: str = "cpu") -> None:
+        import torch
+
+        super().__init__(weights, layers)
+        self.weights = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in weights.items()
+                        if np.ndim(v) > 0}
         self.device = device
 
     def _norm(self, x: Tensor, prefix: str) -> Tensor:
+        import torch.nn.functional as F
+
         return F.layer_norm(x, x.shape[-1:], self.weights[f"{prefix}/gamma"], self.weights[f"{prefix}/beta"], 1e-5)
 
     def _linear(self, x: Tensor, prefix: str) -> Tensor:
+        import torch.nn.functional as F
+
         return F.linear(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"])
 
-    @torch.no_grad()
     def __call__(self, mel: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self._forward(torch.from_numpy(np.ascontiguousarray(mel, np.float32)).to(self.device))
+
+    def _forward(self, x: Tensor) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
         w = self.weights
-        x = torch.from_numpy(np.ascontiguousarray(mel, np.float32)).to(self.device)
         x = F.gelu(F.conv1d(x, w["conv1/weight"], w["conv1/bias"], padding=1))
         x = F.gelu(F.conv1d(x, w["conv2/weight"], w["conv2/bias"], stride=2, padding=1)).transpose(1, 2)
         x = x + w["position_encodings/encodings"][: x.shape[1]]

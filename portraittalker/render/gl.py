@@ -20,11 +20,11 @@ Design for speed (llvmpipe on CPU nodes, the NVIDIA driver on GPU nodes):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.head.base import HeadModel
 from portraittalker.render.config import GLRendererConfig
 from portraittalker.render.mesh import (
     SplitMesh,
@@ -34,6 +34,9 @@ from portraittalker.render.mesh import (
     build_texture_atlas,
 )
 from portraittalker.render.scene import Background, Camera, Lighting, Material
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 MAX_LIGHTS = 4
 EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
@@ -159,7 +162,7 @@ def _as_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
 class GLRenderer:
     """Renders (V, 3) head vertices to (H, W, 3) uint8 frames; see the module docstring."""
 
-    def __init__(self, head: HeadModel, image_size: int = 512, config: GLRendererConfig | None = None) -> None:
+    def __init__(self, head: HeadLike, image_size: int = 512, config: GLRendererConfig | None = None) -> None:
         if image_size < 1:
             raise RenderError(f"image_size must be positive, got {image_size}")
         self.config = config or GLRendererConfig()

@@ -13,11 +13,15 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from portraittalker.head.base import HeadModel
+from portraittalker.head.params import as_numpy
+
+if TYPE_CHECKING:
+    from portraittalker.head.params import HeadLike
 
 _COVERAGE_GRID = 32  # resolution of the per-tile coverage test that detects overlapping UV islands
 _OVERLAP_FRACTION = 0.25  # a component sharing more than this much of its coverage needs its own cell
@@ -68,10 +72,10 @@ def _cell_rects(n_cells: int) -> list[tuple[float, float, float, float]]:
     return rects
 
 
-_ATLASES: weakref.WeakKeyDictionary[HeadModel, TextureAtlas] = weakref.WeakKeyDictionary()
+_ATLASES: weakref.WeakKeyDictionary[HeadLike, TextureAtlas] = weakref.WeakKeyDictionary()
 
 
-def build_texture_atlas(head: HeadModel) -> TextureAtlas:
+def build_texture_atlas(head: HeadLike) -> TextureAtlas:
     """Pack the UDIM tiles of ``head``'s drawn triangles into one square [0, 1]^2 atlas (built once per head
     object: the designer's texels and the renderer both need it; its arrays are read-only)."""
     if head not in _ATLASES:
@@ -79,11 +83,11 @@ def build_texture_atlas(head: HeadModel) -> TextureAtlas:
     return _ATLASES[head]
 
 
-def _pack_atlas(head: HeadModel) -> TextureAtlas:
-    faces_uv = head.face_uvs.cpu().numpy()
-    uvs = head.uvs.cpu().numpy().astype(np.float64)
-    component = head.triangle_component.cpu().numpy()
-    drawn = head.render_faces.cpu().numpy()
+def _pack_atlas(head: HeadLike) -> TextureAtlas:
+    faces_uv = as_numpy(head.face_uvs)
+    uvs = as_numpy(head.uvs).astype(np.float64)
+    component = as_numpy(head.triangle_component)
+    drawn = as_numpy(head.render_faces)
     corner_uvs = uvs[faces_uv]  # (F, 3, 2)
     tile_of_face = np.floor(corner_uvs[:, :, 0].mean(axis=1)).astype(np.int64)
 
@@ -143,12 +147,12 @@ class SplitMesh:
     n_vertices: int  # head vertices
 
 
-def build_split_mesh(head: HeadModel, atlas: TextureAtlas | None = None,
+def build_split_mesh(head: HeadLike, atlas: TextureAtlas | None = None,
                      face_subset: np.ndarray | None = None) -> SplitMesh:
     """Split the drawn triangles (``head.render_faces``, or the boolean/index ``face_subset``)."""
     atlas = atlas or build_texture_atlas(head)
-    all_faces = head.faces.cpu().numpy()
-    drawn = head.render_faces.cpu().numpy() if face_subset is None else np.asarray(face_subset)
+    all_faces = as_numpy(head.faces)
+    drawn = as_numpy(head.render_faces) if face_subset is None else np.asarray(face_subset)
     if drawn.dtype != bool:
         drawn = np.isin(np.arange(len(all_faces)), drawn)
     faces = all_faces[drawn].astype(np.int64)
@@ -236,7 +240,7 @@ _PART_COLORS: tuple[tuple[str, tuple[int, int, int]], ...] = (
 SKIN_COLOR = (214, 160, 132)
 
 
-def default_albedo(head: HeadModel, size: int = 1024, atlas: TextureAtlas | None = None) -> np.ndarray:
+def default_albedo(head: HeadLike, size: int = 1024, atlas: TextureAtlas | None = None) -> np.ndarray:
     """A plain stand-in albedo (size, size, 3) uint8 in atlas layout: skin, red lips/gums, white teeth and eyes.
 
     Used when no per-avatar texture has been baked, and by tests and benchmarks.
@@ -244,8 +248,8 @@ def default_albedo(head: HeadModel, size: int = 1024, atlas: TextureAtlas | None
     atlas = atlas or build_texture_atlas(head)
     texture = np.empty((size, size, 3), dtype=np.uint8)
     texture[:] = SKIN_COLOR
-    component = head.triangle_component.cpu().numpy()
-    drawn = head.render_faces.cpu().numpy()
+    component = as_numpy(head.triangle_component)
+    drawn = as_numpy(head.render_faces)
     names = getattr(head, "component_names", [])
     to_pixels = np.array([size, -size], dtype=np.float64)
     for index, name in enumerate(names):
@@ -266,8 +270,8 @@ def default_albedo(head: HeadModel, size: int = 1024, atlas: TextureAtlas | None
     lips = getattr(head, "lip_vertices", None)
     if lips is not None and len(lips) > 0:
         lip_set = np.zeros(int(head.n_vertices), dtype=bool)
-        lip_set[lips.cpu().numpy()] = True
-        faces = head.faces.cpu().numpy()
+        lip_set[as_numpy(lips)] = True
+        faces = as_numpy(head.faces)
         lip_faces = drawn & lip_set[faces].all(axis=1) & (component == 0)
         corners = atlas.uvs[atlas.face_uvs[lip_faces]].astype(np.float64) * to_pixels + [0.0, size]
         _fill_triangles(texture, corners, (176, 96, 92))

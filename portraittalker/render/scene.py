@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import torch
-from torch import Tensor
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,8 @@ class Camera:
 
     def project(self, points: Tensor) -> Tensor:
         """(…, 3) world points (metres) -> (…, 2) pixel coordinates; differentiable in ``points``."""
+        import torch  # here: the renderer and generate use the matrices only, and stay without torch
+
         matrix = torch.as_tensor(self.projection_matrix() @ self.view_matrix(), dtype=points.dtype,
                                  device=points.device)
         homogeneous = torch.cat([points, torch.ones_like(points[..., :1])], dim=-1) @ matrix.T
