@@ -101,3 +101,35 @@ def test_the_ict_head_arrays_are_inflated_once_and_a_broken_entry_is_rebuilt(tmp
     rebuilt = ict.read_ict_arrays(source)
     assert all(np.array_equal(rebuilt[name], first[name]) for name in first)
     assert stored.stat().st_size > 1000
+
+
+def test_the_paint_frame_is_built_once_then_loaded_and_a_broken_entry_is_rebuilt(head, tmp_path, monkeypatch):
+    from portraittalker.avatar import texture
+
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    monkeypatch.setattr(texture, "_FRAMES", type(texture._FRAMES)())
+    built = texture.paint_frame(head, 64, canvas_width=256)
+    (path,) = (tmp_path / "paint-frames").glob("*.npz")
+    real_build = texture._build_frame
+
+    def no_build(*_args: object) -> None:
+        raise AssertionError("the cached paint frame should have been loaded")
+
+    monkeypatch.setattr(texture, "_build_frame", no_build)
+    monkeypatch.setattr(texture, "_FRAMES", type(texture._FRAMES)())
+    loaded = texture.paint_frame(head, 64, canvas_width=256)
+    for name, value in vars(built).items():
+        other = getattr(loaded, name)
+        if isinstance(value, np.ndarray):
+            assert value.dtype == other.dtype and np.array_equal(value, other), name
+        elif isinstance(value, dict):
+            assert value.keys() == other.keys() and all(np.array_equal(value[k], other[k]) for k in value), name
+        elif name != "geometry":
+            assert value == other and type(value) is type(other), name
+    path.write_bytes(b"truncated")
+    monkeypatch.setattr(texture, "_build_frame", real_build)
+    monkeypatch.setattr(texture, "_FRAMES", type(texture._FRAMES)())
+    rebuilt = texture.paint_frame(head, 64, canvas_width=256)
+    assert np.array_equal(rebuilt.map_x, built.map_x)
+    with np.load(path) as stored:
+        assert np.array_equal(stored["cavity"], built.cavity)

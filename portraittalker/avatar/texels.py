@@ -85,6 +85,11 @@ def _cache_key(head: HeadLike, size: int, neutral: np.ndarray) -> str:
     return digest.hexdigest()[:32]
 
 
+def geometry_key(head: HeadLike, size: int) -> str:
+    """The disk-cache key of ``head``'s texel geometry at ``size``: a hash of everything it is computed from."""
+    return _cache_key(head, size, _neutral(head))
+
+
 def _load_or_build(head: HeadLike, size: int) -> TexelGeometry:
     neutral = _neutral(head)
     path = cache_dir() / f"{_cache_key(head, size, neutral)}.npz"

@@ -1,7 +1,7 @@
 """On-disk caches of arrays derived from a head model's file: ``$PORTRAITTALKER_CACHE/<kind>/<key>.npz``.
 
 Used for the head's inflated arrays (``heads``) and the avatar designer's per-head geometry (``texels``,
-``shape-directions``).
+``shape-directions``, ``paint-frames``).
 
 Each entry is one ``.npz`` of named arrays, written atomically (a concurrent process reads either nothing or a
 whole file); a missing, truncated or unreadable entry is simply rebuilt, and a read-only cache folder only costs
