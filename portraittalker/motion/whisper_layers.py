@@ -59,9 +59,11 @@ def read_ct2_encoder(path: Path) -> dict[str, np.ndarray]:
             name = _string(handle)
             dims = [_u32(handle) for _ in range(handle.read(1)[0])]
             dtype = handle.read(1)[0]
-            raw = handle.read(_u32(handle))
-            if not name.startswith("encoder/"):
+            size = _u32(handle)
+            if not name.startswith("encoder/"):  # the decoder: most of the file, never read
+                handle.seek(size, 1)
                 continue
+            raw = handle.read(size)
             if dtype not in _DTYPES:
                 raise CT2FormatError(f"{path}: variable {name} has unsupported type {dtype}")
             values = np.frombuffer(raw, _DTYPES[dtype]).reshape(dims)
