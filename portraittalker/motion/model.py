@@ -27,7 +27,7 @@ from portraittalker.motion.features import (
     uses_encoder_features,
 )
 from portraittalker.motion.frames import sample_blinks, target_columns
-from portraittalker.motion.runtime import chunk_starts, cross_fade
+from portraittalker.motion.runtime import chunk_starts, cross_fade, style_index
 from portraittalker.motion.schema import (
     EYE_BLINK_COLUMNS,
     EYE_GAZE_COLUMNS,
@@ -165,15 +165,7 @@ class MotionModel(nn.Module):
         return (targets - self.target_mean) / self.target_std
 
     def style_index(self, style: int | str) -> int:
-        if self.style is None:
-            return 0
-        if isinstance(style, str):
-            if style not in self.style_names:
-                raise ValueError(f"unknown style {style!r}; this model knows {self.style_names}")
-            return self.style_names.index(style)
-        if not 0 <= style < self.config.n_styles:
-            raise ValueError(f"style index {style} out of range 0..{self.config.n_styles - 1}")
-        return int(style)
+        return style_index(style, self.config.n_styles if self.style is not None else 0, self.style_names)
 
     @torch.no_grad()
     def predict(

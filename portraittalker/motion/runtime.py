@@ -67,6 +67,19 @@ def cross_fade(predictions: dict[int, np.ndarray], n_frames: int, overlap: int) 
     return total / weight
 
 
+def style_index(style: int | str, n_styles: int, style_names: list[str]) -> int:
+    """A style name or index as the index into a model's style embedding (0 for a model without styles)."""
+    if not n_styles:
+        return 0
+    if isinstance(style, str):
+        if style not in style_names:
+            raise ValueError(f"unknown style {style!r}; this model knows {style_names}")
+        return style_names.index(style)
+    if not 0 <= style < n_styles:
+        raise ValueError(f"style index {style} out of range 0..{n_styles - 1}")
+    return int(style)
+
+
 def alibi_bias(n_heads: int, length: int) -> np.ndarray:
     """(1, H, T, T) additive bias -slope·|i-j|, slopes 2^(-8/H), 2^(-16/H), … (as :func:`.model.alibi_bias`)."""
     slopes = np.array([2.0 ** (-8.0 * (h + 1) / n_heads) for h in range(n_heads)], np.float32)
@@ -99,15 +112,7 @@ class NumpyMotionModel:
         return len(self.members)
 
     def style_index(self, style: int | str) -> int:
-        if not self.config.n_styles:
-            return 0
-        if isinstance(style, str):
-            if style not in self.style_names:
-                raise ValueError(f"unknown style {style!r}; this model knows {self.style_names}")
-            return self.style_names.index(style)
-        if not 0 <= style < self.config.n_styles:
-            raise ValueError(f"style index {style} out of range 0..{self.config.n_styles - 1}")
-        return int(style)
+        return style_index(style, self.config.n_styles, self.style_names)
 
     def _member(self, w: dict[str, np.ndarray], features: np.ndarray, n_frames: int, style: int) -> np.ndarray:
         if features.shape[1] >= n_frames:
