@@ -30,6 +30,7 @@ from rich.table import Table  # noqa: E402
 from portraittalker.assets import REPO_ROOT  # noqa: E402
 from portraittalker.config import load_params  # noqa: E402
 from portraittalker.head import head_from_config  # noqa: E402
+from portraittalker.memory import tune_process_memory  # noqa: E402
 from portraittalker.pipeline import generate_video  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T0
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         cli_main(args)
         return
 
+    tune_process_memory()  # as the CLI does
     start = time.perf_counter()
     base = load_params()
     head_from_config(base.head)
@@ -86,9 +88,20 @@ def main(argv: list[str] | None = None) -> None:
 STAGE_ROW = re.compile(r"^\W*([a-z_][a-z_ .-]*?)\s*│\s*([0-9.]+)\s*│")
 
 
-def run_cli(audio: Path, out: Path, size: int, motion: str | None) -> tuple[float, float, float, dict[str, float]]:
+def _cpu_jiffies() -> tuple[int, int]:
+    """(all, stolen) CPU time of the machine so far, in clock ticks; (0, 0) where /proc/stat is missing."""
+    try:
+        fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except OSError:
+        return 0, 0
+    return sum(fields[:8]), fields[7]  # user nice system idle iowait irq softirq steal
+
+
+def run_cli(audio: Path, out: Path, size: int, motion: str | None
+            ) -> tuple[float, float, float, float, dict[str, float]]:
     """Wall and CPU seconds (the process and its ffmpeg children, all cores) of one `portraittalker generate -v`,
-    the 1-minute load average when it started, and the stage table it prints."""
+    the 1-minute load average when it started, the share of the machine's CPU time the hypervisor stole during
+    it (on a shared VM the wall depends on it) and the stage table it prints."""
     # `python -m portraittalker.cli` runs the console script's entry point (cli.main) from this checkout's code,
     # also where the installed `portraittalker` script predates an entry-point change.
     command = [sys.executable, "-m", "portraittalker.cli", "generate", "--prompt", PROMPT,
@@ -97,15 +110,18 @@ def run_cli(audio: Path, out: Path, size: int, motion: str | None) -> tuple[floa
         command += ["--motion", motion]
     load = os.getloadavg()[0]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    jiffies_before = _cpu_jiffies()
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})
     wall = time.perf_counter() - start
+    jiffies_after = _cpu_jiffies()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode:
         raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr}")
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     rows = {m.group(1): float(m.group(2)) for line in done.stderr.splitlines() if (m := STAGE_ROW.match(line))}
-    return wall, cpu, load, rows
+    all_ticks, stolen = (a - b for a, b in zip(jiffies_after, jiffies_before, strict=True))
+    return wall, cpu, load, stolen / max(all_ticks, 1), rows
 
 
 def cli_main(args: argparse.Namespace) -> None:
@@ -119,9 +135,9 @@ def cli_main(args: argparse.Namespace) -> None:
     table.add_column("stage")
     for size in runs:
         table.add_column(f"{size}² (s)", justify="right")
-    stages = [name for name in next(iter(runs.values()))[3] if name not in {"wall incl. start-up", "real-time factor"}]
+    stages = [name for name in next(iter(runs.values()))[4] if name not in {"wall incl. start-up", "real-time factor"}]
     rows: dict[str, list[float]] = {}
-    for wall, cpu, load, stage_s in runs.values():
+    for wall, cpu, load, steal, stage_s in runs.values():
         in_command = stage_s.get("wall incl. start-up", wall)
         pipeline_s = stage_s.get("pipeline total", 0.0)
         extra = {"start-up: interpreter, CLI import + exit": wall - in_command,
@@ -135,6 +151,7 @@ def cli_main(args: argparse.Namespace) -> None:
         # The machine is shared: CPU seconds do not depend on what else runs, the wall does (note the load).
         rows.setdefault("CPU s, all cores, incl. ffmpeg / audio duration", []).append(cpu / args.seconds)
         rows.setdefault("load average (1 min) at the start", []).append(load)
+        rows.setdefault("CPU time stolen by the hypervisor (share)", []).append(steal)
     for name, values in rows.items():
         fmt = "{:.0%}" if "share" in name else "{:.2f}" if "/" in name or "load" in name else "{:.3f}"
         table.add_row(name, *(fmt.format(v) for v in values))

@@ -322,12 +322,16 @@ def _progress() -> Progress:
 
 
 def main() -> None:
-    """The ``portraittalker`` console command: ``app``, then, after a success, a quick exit.
+    """The ``portraittalker`` console command: memory settings (:mod:`portraittalker.memory`), ``app``, then, after
+    a success, a quick exit.
 
     Once torch is loaded the interpreter's teardown (freeing every module and object) adds ~1 s to each run and
     has nothing to save: outputs are complete and renamed into place inside the commands. So the atexit handlers
     run, the streams are flushed and the process ends; errors and live worker threads keep the normal exit.
     """
+    from portraittalker.memory import tune_process_memory
+
+    tune_process_memory()
     try:
         app()
     except SystemExit as exc:

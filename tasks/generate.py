@@ -14,6 +14,7 @@ from portraittalker.avatar.asset import Avatar
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
 from portraittalker.io_utils import file_sha256, write_text_atomic
+from portraittalker.memory import tune_process_memory
 from portraittalker.pipeline import cached_session, check_video_output, motion_checkpoint_path
 
 
@@ -51,6 +52,7 @@ def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
     start = time.perf_counter()
     # One session per worker thread (threads runner) or per Dask worker process thread: the head model,
     # motion checkpoint, Whisper encoder and GL renderer load once per worker, not once per job.
+    tune_process_memory()  # once per worker process: heap reuse instead of fresh zeroed pages
     session = cached_session(params)
     avatar = Avatar.load(job.avatar) if job.avatar is not None else None
     result = session.generate(job.prompt, job.audio, video_path, seed=job.seed,
