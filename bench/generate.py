@@ -30,8 +30,8 @@ from rich.table import Table  # noqa: E402
 from portraittalker.assets import REPO_ROOT  # noqa: E402
 from portraittalker.config import load_params  # noqa: E402
 from portraittalker.head import head_from_config  # noqa: E402
-from portraittalker.memory import tune_process_memory  # noqa: E402
 from portraittalker.pipeline import generate_video  # noqa: E402
+from portraittalker.process_tuning import tune_process_memory, use_one_blas_thread  # noqa: E402
 
 IMPORT_S = time.perf_counter() - T0
 DEFAULT_AUDIO = REPO_ROOT.parent / "shared" / "data" / "speech" / "RD_Radio31_000.wav"
@@ -51,7 +51,8 @@ def main(argv: list[str] | None = None) -> None:
         cli_main(args)
         return
 
-    tune_process_memory()  # as the CLI does
+    tune_process_memory()  # as the CLI's generate does
+    use_one_blas_thread()
     start = time.perf_counter()
     base = load_params()
     head_from_config(base.head)

@@ -65,6 +65,9 @@ def generate(
     """Render a talking-head MP4 from a text prompt (or an avatar folder) and a speech recording."""
     _setup_logging(verbose)
     start = time.perf_counter()
+    from portraittalker.process_tuning import use_one_blas_thread
+
+    use_one_blas_thread()  # this command runs its own threads beside BLAS
     if (prompt is None) == (avatar is None):
         raise typer.BadParameter("give exactly one of --prompt TEXT or --avatar DIR")
     from portraittalker.validation import check_image_size, check_pitch, check_seed, check_yaw
@@ -322,14 +325,14 @@ def _progress() -> Progress:
 
 
 def main() -> None:
-    """The ``portraittalker`` console command: memory settings (:mod:`portraittalker.memory`), ``app``, then, after
-    a success, a quick exit.
+    """The ``portraittalker`` console command: memory settings (:mod:`portraittalker.process_tuning`), ``app``, then,
+    after a success, a quick exit.
 
     Once torch is loaded the interpreter's teardown (freeing every module and object) adds ~1 s to each run and
     has nothing to save: outputs are complete and renamed into place inside the commands. So the atexit handlers
     run, the streams are flushed and the process ends; errors and live worker threads keep the normal exit.
     """
-    from portraittalker.memory import tune_process_memory
+    from portraittalker.process_tuning import tune_process_memory
 
     tune_process_memory()
     try:

@@ -14,8 +14,8 @@ from portraittalker.avatar.asset import Avatar
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
 from portraittalker.io_utils import file_sha256, write_text_atomic
-from portraittalker.memory import tune_process_memory
 from portraittalker.pipeline import cached_session, check_video_output, motion_checkpoint_path
+from portraittalker.process_tuning import tune_process_memory, use_one_blas_thread
 
 
 def generation_settings(params: Params) -> dict:
@@ -52,7 +52,8 @@ def generate_job(job: Job, out_dir: Path, params: Params) -> dict:
     start = time.perf_counter()
     # One session per worker thread (threads runner) or per Dask worker process thread: the head model,
     # motion checkpoint, Whisper encoder and GL renderer load once per worker, not once per job.
-    tune_process_memory()  # once per worker process: heap reuse instead of fresh zeroed pages
+    tune_process_memory()  # once per worker process: heap reuse instead of fresh zeroed pages, and one BLAS
+    use_one_blas_thread()  # thread beside the session's own threads
     session = cached_session(params)
     avatar = Avatar.load(job.avatar) if job.avatar is not None else None
     result = session.generate(job.prompt, job.audio, video_path, seed=job.seed,

@@ -175,6 +175,30 @@ def test_render_sequence_matches_render(head: ICTFaceKit, renderer: GLRenderer) 
     assert not np.array_equal(frames[0], frames[1])
 
 
+def test_gil_releasing_calls_give_moderngls_frames(head: ICTFaceKit, renderer: GLRenderer) -> None:
+    """The draw and read-back go through ctypes (the GIL is released while llvmpipe works); the frames are those
+    of moderngl's own calls."""
+    assert renderer._gl is not None  # GLVND's libOpenGL is on this machine and in CI
+    rng = np.random.default_rng(1)
+    renderer.set_appearance(Material(albedo=rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)), Lighting(),
+                            Background(image=rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
+    params = head.neutral_params(4)
+    params.jaw[:, 0] = torch.tensor([0.0, 0.1, 0.2, 0.3])
+    with torch.no_grad():
+        vertices = head(params).numpy()
+    camera = Camera(image_size=SIZE, yaw_deg=-20)
+    released = list(renderer.render_sequence(vertices, camera))
+    calls, renderer._gl = renderer._gl, None
+    try:
+        held = list(renderer.render_sequence(vertices, camera))
+    finally:
+        renderer._gl = calls
+    for a, b in zip(released, held, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert len({frame.tobytes() for frame in released}) == 4
+    _grey(renderer)
+
+
 def test_bad_input_is_rejected(renderer: GLRenderer, neutral: np.ndarray) -> None:
     with pytest.raises(RenderError, match="vertices"):
         renderer.render(neutral[:100], Camera(image_size=SIZE))
