@@ -3,7 +3,7 @@
     audio file --load_audio--> 16 kHz mono --motion generator--> MotionFrames (25 fps)
     prompt --AttributeDesigner--> Avatar (identity, UV albedo, lighting, background)
     MotionFrames + Avatar.identity --head rig--> vertices (N, V, 3)
-    vertices + Avatar --GLRenderer--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
+    vertices + Avatar --LaneRenderer (GLRenderers)--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
 
 With the default head (ICT-FaceKit) and a learned model with a Whisper front end, the whole path is numpy (the rig,
 :mod:`portraittalker.motion.runtime`, the numpy Whisper blocks), so a ``generate`` process never imports torch
@@ -36,7 +36,7 @@ from portraittalker.head.params import as_numpy, uses_torch
 from portraittalker.io_utils import check_output_path
 from portraittalker.motion.checkpoint_file import DEFAULT_CHECKPOINT
 from portraittalker.motion.frames import MotionFrames
-from portraittalker.render.gl import GLRenderer
+from portraittalker.render.lanes import LaneRenderer
 from portraittalker.render.scene import Camera
 from portraittalker.validation import check_fps, check_image_size, check_pitch, check_seed, check_yaw
 from portraittalker.video import VideoWriter, is_portraittalker_video
@@ -209,7 +209,7 @@ class GenerationSession:
         self._torch_head: HeadModel | None = None
         self._designer: AttributeDesigner | None = None
         self._motion = None
-        self._renderer: GLRenderer | None = None
+        self._renderer: LaneRenderer | None = None
 
     @property
     def head(self) -> HeadLike:
@@ -248,9 +248,10 @@ class GenerationSession:
         return self._motion
 
     @property
-    def renderer(self) -> GLRenderer:
+    def renderer(self) -> LaneRenderer:
+        """The lanes of GL renderers; they build in their threads, beside whatever this thread does next."""
         if self._renderer is None:
-            self._renderer = GLRenderer(self.head, self.params.render.image_size, self.params.render.gl)
+            self._renderer = LaneRenderer(self.head, self.params.render.image_size, self.params.render.gl)
         return self._renderer
 
     def release(self) -> None:
@@ -309,17 +310,18 @@ class GenerationSession:
         with timer.stage("load_head"):
             head = self.head
         # The motion path (checkpoint and speech-encoder load, encoding, the model) runs in a worker thread beside
-        # the avatar design and renderer set-up: its torch/CTranslate2 kernels and file reads release the GIL.
-        # Stages are timed on this thread, so "animate" is the wait for what was left of it.
+        # the avatar design, and the GL lanes build their renderers in theirs: numpy, CTranslate2, GL and file reads
+        # release the GIL. Stages are timed on this thread, so "animate" is the wait for what was left of it and
+        # "renderer_setup" the wait for the lanes plus the upload of the avatar's textures.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate") as pool:
             animating = pool.submit(self._animate, audio, seed)
+            renderer = self.renderer
             with timer.stage("design_avatar"):
                 if avatar is None:
                     avatar = self.designer.design(prompt, seed=seed)
                 else:
                     avatar.validate(head)
             with timer.stage("renderer_setup"):
-                renderer = self.renderer
                 renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
             with timer.stage("animate"):
                 motion = animating.result()
@@ -346,7 +348,7 @@ class GenerationSession:
                     chunk = deforming.result()
                 if done + len(chunk) < total:
                     deforming = deformer.submit(next, chunks)
-                frames = renderer.render_sequence(chunk, camera)  # overlaps normals with rasterisation
+                frames = renderer.render_sequence(chunk, camera)  # the lanes draw alternate frames
                 for _ in range(len(chunk)):
                     with timer.stage("render"):
                         frame = next(frames)

@@ -7,7 +7,7 @@ import pytest
 
 from portraittalker import pipeline
 from portraittalker.config import load_params
-from portraittalker.render.gl import GLRenderer
+from portraittalker.render.lanes import LaneRenderer
 from portraittalker.video import read_frames
 
 
@@ -21,7 +21,7 @@ def small_params():
 def loads(monkeypatch):
     """Counts of head-model and motion-generator (checkpoint + speech encoder) builds."""
     counts = {"head": 0, "motion": 0, "release": 0}
-    real_head, real_motion, real_release = pipeline.head_from_config, pipeline.make_motion_generator, GLRenderer.release
+    real_head, real_motion, real_release = pipeline.head_from_config, pipeline.make_motion_generator, LaneRenderer.release
 
     def head_from_config(*args, **kwargs):
         counts["head"] += 1
@@ -37,7 +37,7 @@ def loads(monkeypatch):
 
     monkeypatch.setattr(pipeline, "head_from_config", head_from_config)
     monkeypatch.setattr(pipeline, "make_motion_generator", make_motion_generator)
-    monkeypatch.setattr(GLRenderer, "release", release)
+    monkeypatch.setattr(LaneRenderer, "release", release)
     return counts
 
 

@@ -13,6 +13,10 @@ class GLRendererConfig(BaseModel):
         None, ge=1.0, description="anisotropic texture filtering; None: 8 on hardware GPUs, 1 on llvmpipe (slow there)"
     )
     check_camera_size: bool = Field(True, description="raise if camera.image_size differs from the renderer's")
+    lanes: int = Field(
+        2, ge=1, le=8, description="generation: GL contexts, each in its own thread, drawing alternate frames "
+        "(render/lanes.py; on llvmpipe one bins a frame while another's is rasterised)"
+    )
 
 
 class DiffRendererConfig(BaseModel):

@@ -208,14 +208,19 @@ def _as_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
 class GLRenderer:
     """Renders (V, 3) head vertices to (H, W, 3) uint8 frames; see the module docstring."""
 
-    def __init__(self, head: HeadLike, image_size: int = 512, config: GLRendererConfig | None = None) -> None:
+    def __init__(self, head: HeadLike, image_size: int = 512, config: GLRendererConfig | None = None, *,
+                 topology: tuple[TextureAtlas, SplitMesh] | None = None) -> None:
+        """``topology``: another renderer's ``(atlas, split)`` for the same head, instead of building them again."""
         if image_size < 1:
             raise RenderError(f"image_size must be positive, got {image_size}")
         self.config = config or GLRendererConfig()
         self.image_size = int(image_size)
         self.n_vertices = int(head.n_vertices)
-        self.atlas: TextureAtlas = build_texture_atlas(head)
-        self.split: SplitMesh = build_split_mesh(head, self.atlas)
+        if topology is None:
+            atlas = build_texture_atlas(head)
+            topology = atlas, build_split_mesh(head, atlas)
+        self.atlas: TextureAtlas = topology[0]
+        self.split: SplitMesh = topology[1]
         self.ctx = create_egl_context()
         self._build_pipeline()
         self._framebuffers(self.image_size)
@@ -420,6 +425,11 @@ class GLRenderer:
         self._set_camera(camera)
         self._draw(self.attributes(vertices, out=self._attribute_rows))
         return self._read()
+
+    def warm_up(self, vertices: np.ndarray) -> None:
+        """Draw (V, 3) ``vertices`` once and discard the frame, so llvmpipe compiles the draw's shader variants now
+        rather than in the first frame (~40 ms per context here)."""
+        self.render(vertices, Camera(image_size=self.image_size))
 
     def render_sequence(self, vertices: np.ndarray, camera: Camera) -> Iterator[np.ndarray]:
         """(N, V, 3) -> N frames, lazily; the camera is set once.
