@@ -199,6 +199,43 @@ def test_gil_releasing_calls_give_moderngls_frames(head: ICTFaceKit, renderer: G
     _grey(renderer)
 
 
+def test_cpu_mipmaps_are_mesas(renderer: GLRenderer) -> None:
+    """Every level of mesa_mipmaps equals what glGenerateMipmap makes on llvmpipe."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 256, (256, 256, 4), dtype=np.uint8)
+    texture = renderer.ctx.texture((256, 256), 4, image.tobytes())
+    texture.build_mipmaps()
+    levels = gl_module.mesa_mipmaps(image)
+    assert [level.shape[0] for level in levels] == [256 >> k for k in range(9)]
+    for k, level in enumerate(levels):
+        mesa = np.frombuffer(texture.read(level=k), np.uint8).reshape(level.shape)
+        np.testing.assert_array_equal(level, mesa, err_msg=f"level {k}")
+    texture.release()
+
+
+def test_frames_with_cpu_mipmaps_are_those_with_gl_mipmaps(head: ICTFaceKit, renderer: GLRenderer,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A far, small head samples the coarse levels; the frame is the same either way."""
+    assert renderer.software  # the CPU path is taken on llvmpipe only
+    rng = np.random.default_rng(8)
+    material = Material(albedo=rng.integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    camera = Camera(image_size=SIZE, distance_m=4.0)
+    with torch.no_grad():
+        vertices = head(head.neutral_params())[0].numpy()
+    renderer.set_appearance(material, Lighting(), Background(color=BACKGROUND))
+    cpu = renderer.render(vertices, camera)
+    uploads: list[int] = []
+    monkeypatch.setattr(GLRenderer, "_upload_mipmaps", lambda self, texture, levels: uploads.append(len(levels)))
+    monkeypatch.setattr(renderer, "software", False)  # -> glGenerateMipmap
+    renderer.set_appearance(material, Lighting(), Background(color=BACKGROUND))
+    gl_made = renderer.render(vertices, camera)
+    assert uploads == []
+    np.testing.assert_array_equal(cpu, gl_made)
+    assert _mask(cpu).sum() > 100
+    monkeypatch.undo()
+    _grey(renderer)
+
+
 def test_bad_input_is_rejected(renderer: GLRenderer, neutral: np.ndarray) -> None:
     with pytest.raises(RenderError, match="vertices"):
         renderer.render(neutral[:100], Camera(image_size=SIZE))

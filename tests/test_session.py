@@ -21,7 +21,8 @@ def small_params():
 def loads(monkeypatch):
     """Counts of head-model and motion-generator (checkpoint + speech encoder) builds."""
     counts = {"head": 0, "motion": 0, "release": 0}
-    real_head, real_motion, real_release = pipeline.head_from_config, pipeline.make_motion_generator, LaneRenderer.release
+    real_head, real_motion = pipeline.head_from_config, pipeline.make_motion_generator
+    real_release = LaneRenderer.release
 
     def head_from_config(*args, **kwargs):
         counts["head"] += 1

@@ -48,9 +48,13 @@ EGL_PACKAGES = "libegl1 libegl-mesa0 libgl1-mesa-dri"
 _GL_TRIANGLES = 0x0004
 _GL_UNSIGNED_INT = 0x1405
 _GL_PACK_ALIGNMENT = 0x0D05
+_GL_UNPACK_ALIGNMENT = 0x0CF5
 _GL_RGB = 0x1907
 _GL_UNSIGNED_BYTE = 0x1401
 _GL_COLOR_ATTACHMENT0 = 0x8CE0
+_GL_TEXTURE_2D = 0x0DE1
+_GL_RGBA = 0x1908
+_GL_RGBA8 = 0x8058
 
 
 class RenderError(PortraitTalkerError, RuntimeError):
@@ -185,6 +189,11 @@ class _ReleasingGL:
         self.read_pixels = library.glReadPixels
         self.read_pixels.argtypes = [c_int, c_int, c_int, c_int, c_uint, c_uint, c_void_p]
         self.read_pixels.restype = None
+        self.bind_texture = library.glBindTexture
+        self.bind_texture.argtypes, self.bind_texture.restype = [c_uint, c_uint], None
+        self.tex_image_2d = library.glTexImage2D
+        self.tex_image_2d.argtypes = [c_uint, c_int, c_int, c_int, c_int, c_int, c_uint, c_uint, c_void_p]
+        self.tex_image_2d.restype = None
 
     @classmethod
     def load(cls) -> _ReleasingGL | None:
@@ -192,6 +201,21 @@ class _ReleasingGL:
             return cls()
         except (OSError, AttributeError):  # no GLVND: moderngl's own calls (same frames, GIL held)
             return None
+
+
+def mesa_mipmaps(image: np.ndarray) -> list[np.ndarray]:
+    """The mipmap chain llvmpipe's ``glGenerateMipmap`` makes of a square power-of-two (N, N, C) uint8 image.
+
+    Each level averages horizontal pairs of the level above, rounding half up, then vertical pairs of those: the
+    same texels Mesa's blit gives (a test compares every level), without the ~0.17 s its shader compile costs in
+    every new context.
+    """
+    levels = [image]
+    while levels[-1].shape[0] > 1:
+        wide = levels[-1].astype(np.uint16)
+        pairs = (wide[:, 0::2] + wide[:, 1::2] + 1) >> 1
+        levels.append(((pairs[0::2] + pairs[1::2] + 1) >> 1).astype(np.uint8))
+    return levels
 
 
 def _as_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
@@ -282,12 +306,27 @@ class GLRenderer:
 
         texture = self.ctx.texture((image.shape[1], image.shape[0]), image.shape[2], image.tobytes(), alignment=1)
         texture.repeat_x = texture.repeat_y = False
-        if mipmaps:
+        size = image.shape[0]
+        if mipmaps and self.software and self._gl is not None and image.shape[:3] == (size, size, 4) \
+                and size & (size - 1) == 0:
+            self._upload_mipmaps(texture, mesa_mipmaps(image)[1:])
+            texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)  # as build_mipmaps sets it
+            texture.anisotropy = self.anisotropy
+        elif mipmaps:
             texture.build_mipmaps()
             texture.anisotropy = self.anisotropy
         else:
             texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         return texture
+
+    def _upload_mipmaps(self, texture, levels: list[np.ndarray]) -> None:
+        """Levels 1.. of an RGBA texture (moderngl writes only levels it generated itself)."""
+        self._gl.bind_texture(_GL_TEXTURE_2D, texture.glo)
+        self._gl.pixel_store(_GL_UNPACK_ALIGNMENT, 1)
+        for level, pixels in enumerate(levels, start=1):
+            pixels = np.ascontiguousarray(pixels)
+            self._gl.tex_image_2d(_GL_TEXTURE_2D, level, _GL_RGBA8, pixels.shape[1], pixels.shape[0], 0, _GL_RGBA,
+                                  _GL_UNSIGNED_BYTE, pixels.ctypes.data)
 
     def set_appearance(self, material: Material, lighting: Lighting, background: Background) -> None:
         """Upload the albedo (mipmapped) and specular textures, lights and the background."""
