@@ -1,7 +1,8 @@
 """On-disk caches of arrays derived from a head model's file: ``$PORTRAITTALKER_CACHE/<kind>/<key>.npz``.
 
 Used for the head's inflated arrays (``heads``) and the avatar designer's per-head geometry (``texels``,
-``shape-directions``, ``paint-frames``).
+``shape-directions``, ``paint-frames``), and for the SHA-256 of large input files (``digests``: the Whisper weights,
+75 MB, took 0.09 s to hash in every process).
 
 Each entry is one ``.npz`` of named arrays, written atomically (a concurrent process reads either nothing or a
 whole file); a missing, truncated or unreadable entry is simply rebuilt, and a read-only cache folder only costs
@@ -11,6 +12,7 @@ the rebuild next time. Keys are hashes of everything the cached arrays depend on
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import zipfile
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from portraittalker.media.files import atomic_path, file_sha256
+from portraittalker.media.files import atomic_path, file_sha256, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,26 @@ def store_arrays(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
 
 
 def file_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes, computed once per (path, size, modification time) in a process."""
-    stat = Path(path).stat()
-    return _file_digest(str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns)
+    """SHA-256 of a file's bytes, computed once per (path, inode, size, modification time): kept in the process and
+    on disk (``digests``), as DVC keeps its file hashes. A rewritten file changes its size or modification time."""
+    resolved = Path(path).resolve()
+    stat = resolved.stat()
+    return _file_digest(str(resolved), stat.st_ino, stat.st_size, stat.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=16)
-def _file_digest(path: str, _size: int, _mtime_ns: int) -> str:
-    return file_sha256(path)
+def _file_digest(path: str, inode: int, size: int, mtime_ns: int) -> str:
+    key = hashlib.sha256(f"{path}\0{inode}\0{size}\0{mtime_ns}".encode()).hexdigest()[:32]
+    entry = cache_dir("digests") / f"{key}.txt"
+    try:
+        stored = entry.read_text().strip()
+        if len(stored) == 64 and all(c in "0123456789abcdef" for c in stored):
+            return stored
+    except OSError:
+        pass
+    digest = file_sha256(path)
+    try:
+        write_text_atomic(entry, digest + "\n")
+    except OSError as error:
+        log.warning("could not store the cache file %s: %s", entry, error)
+    return digest

