@@ -79,7 +79,9 @@ def read_ct2_encoder(path: Path) -> dict[str, np.ndarray]:
 
 
 class _WhisperEncoderBase:
-    """Shape checks and layer bookkeeping shared by the numpy and torch encoders."""
+    """Shape checks, layer bookkeeping and the forward pass, written once: the numpy and torch encoders run the
+    same sequence of operations through the primitives each defines (``_gelu``, ``_conv1d``, ``_norm``,
+    ``_linear``, ``_attention``, ``_permute``, ``_concat_to_numpy``) on its own arrays."""
 
     def __init__(self, weights: dict[str, np.ndarray], layers: Sequence[int]) -> None:
         self.n_blocks = sum(1 for k in weights if k.endswith("ffn/linear_0/weight"))
@@ -91,6 +93,28 @@ class _WhisperEncoderBase:
         self.n_heads = int(np.asarray(heads).item()) if heads is not None and np.size(heads) == 1 else self.dim // 64
         self.n_mels = int(weights["conv1/weight"].shape[1])
         self.layers = tuple(layers)
+        self.weights: dict = {}
+
+    def _forward(self, x) -> np.ndarray:
+        """(B, n_mels, T100) log-mel -> (B, T100 / 2, len(layers) · dim) float32 numpy."""
+        x = self._gelu(self._conv1d(x, "conv1", stride=1))
+        x = self._permute(self._gelu(self._conv1d(x, "conv2", stride=2)), (0, 2, 1))
+        x = x + self.weights["position_encodings/encodings"][: x.shape[1]]
+        states = {0: x}
+        for block in range(max(self.layers)):
+            prefix = f"layer_{block}/self_attention"
+            qkv = self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0")
+            batch, length, _ = qkv.shape
+            q, k, v = self._permute(qkv.reshape(batch, length, 3, self.n_heads, -1), (2, 0, 3, 1, 4))
+            attended = self._permute(self._attention(q, k, v), (0, 2, 1, 3)).reshape(batch, length, -1)
+            x = x + self._linear(attended, f"{prefix}/linear_1")
+            prefix = f"layer_{block}/ffn"
+            hidden = self._gelu(self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0"))
+            x = x + self._linear(hidden, f"{prefix}/linear_1")
+            states[block + 1] = x
+        if self.n_blocks in self.layers:  # the last block's state is the encoder output, after the final norm
+            states[self.n_blocks] = self._norm(states[self.n_blocks], "layer_norm")
+        return self._concat_to_numpy([states[i] for i in self.layers])
 
 
 class NumpyWhisperEncoder(_WhisperEncoderBase):
@@ -100,34 +124,30 @@ class NumpyWhisperEncoder(_WhisperEncoderBase):
         super().__init__(weights, layers)
         self.weights = {k: np.ascontiguousarray(v, np.float32) for k, v in weights.items() if np.ndim(v) > 0}
 
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        return self._forward(np.ascontiguousarray(mel, np.float32))
+
+    def _gelu(self, x: np.ndarray) -> np.ndarray:
+        return ops.gelu(x)
+
+    def _conv1d(self, x: np.ndarray, prefix: str, stride: int) -> np.ndarray:
+        return ops.conv1d(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"], stride=stride,
+                          padding=1)
+
     def _norm(self, x: np.ndarray, prefix: str) -> np.ndarray:
         return ops.layer_norm(x, self.weights[f"{prefix}/gamma"], self.weights[f"{prefix}/beta"])
 
     def _linear(self, x: np.ndarray, prefix: str) -> np.ndarray:
         return ops.linear(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"])
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        """(B, n_mels, T100) log-mel -> (B, T100 / 2, len(layers) · dim)."""
-        w = self.weights
-        x = np.ascontiguousarray(mel, np.float32)
-        x = ops.gelu(ops.conv1d(x, w["conv1/weight"], w["conv1/bias"], padding=1))
-        x = ops.gelu(ops.conv1d(x, w["conv2/weight"], w["conv2/bias"], stride=2, padding=1)).transpose(0, 2, 1)
-        x = x + w["position_encodings/encodings"][: x.shape[1]]
-        states = {0: x}
-        for block in range(max(self.layers)):
-            prefix = f"layer_{block}/self_attention"
-            qkv = self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0")
-            batch, length, _ = qkv.shape
-            q, k, v = qkv.reshape(batch, length, 3, self.n_heads, -1).transpose(2, 0, 3, 1, 4)
-            attended = ops.attention(q, k, v).transpose(0, 2, 1, 3).reshape(batch, length, -1)
-            x = x + self._linear(attended, f"{prefix}/linear_1")
-            prefix = f"layer_{block}/ffn"
-            hidden = ops.gelu(self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0"))
-            x = x + self._linear(hidden, f"{prefix}/linear_1")
-            states[block + 1] = x
-        if self.n_blocks in self.layers:  # the last block's state is the encoder output, after the final norm
-            states[self.n_blocks] = self._norm(states[self.n_blocks], "layer_norm")
-        return np.concatenate([states[i] for i in self.layers], axis=-1).astype(np.float32, copy=False)
+    def _attention(self, q: np.ndarray, k: np.ndarray, v: np.ndarray) -> np.ndarray:
+        return ops.attention(q, k, v)
+
+    def _permute(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.transpose(axes)
+
+    def _concat_to_numpy(self, parts: list[np.ndarray]) -> np.ndarray:
+        return np.concatenate(parts, axis=-1).astype(np.float32, copy=False)
 
 
 class TorchWhisperEncoder(_WhisperEncoderBase):
@@ -141,6 +161,22 @@ class TorchWhisperEncoder(_WhisperEncoderBase):
                         if np.ndim(v) > 0}
         self.device = device
 
+    def __call__(self, mel: np.ndarray) -> np.ndarray:
+        import torch
+
+        with torch.no_grad():
+            return self._forward(torch.from_numpy(np.ascontiguousarray(mel, np.float32)).to(self.device))
+
+    def _gelu(self, x: Tensor) -> Tensor:
+        import torch.nn.functional as F
+
+        return F.gelu(x)
+
+    def _conv1d(self, x: Tensor, prefix: str, stride: int) -> Tensor:
+        import torch.nn.functional as F
+
+        return F.conv1d(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"], stride=stride, padding=1)
+
     def _norm(self, x: Tensor, prefix: str) -> Tensor:
         import torch.nn.functional as F
 
@@ -151,32 +187,15 @@ class TorchWhisperEncoder(_WhisperEncoderBase):
 
         return F.linear(x, self.weights[f"{prefix}/weight"], self.weights[f"{prefix}/bias"])
 
-    def __call__(self, mel: np.ndarray) -> np.ndarray:
-        import torch
-
-        with torch.no_grad():
-            return self._forward(torch.from_numpy(np.ascontiguousarray(mel, np.float32)).to(self.device))
-
-    def _forward(self, x: Tensor) -> np.ndarray:
-        import torch
+    def _attention(self, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
         import torch.nn.functional as F
 
-        w = self.weights
-        x = F.gelu(F.conv1d(x, w["conv1/weight"], w["conv1/bias"], padding=1))
-        x = F.gelu(F.conv1d(x, w["conv2/weight"], w["conv2/bias"], stride=2, padding=1)).transpose(1, 2)
-        x = x + w["position_encodings/encodings"][: x.shape[1]]
-        states = {0: x}
-        for block in range(max(self.layers)):
-            prefix = f"layer_{block}/self_attention"
-            qkv = self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0")
-            batch, length, _ = qkv.shape
-            q, k, v = qkv.view(batch, length, 3, self.n_heads, -1).permute(2, 0, 3, 1, 4)
-            attended = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, length, -1)
-            x = x + self._linear(attended, f"{prefix}/linear_1")
-            prefix = f"layer_{block}/ffn"
-            hidden = F.gelu(self._linear(self._norm(x, f"{prefix}/layer_norm"), f"{prefix}/linear_0"))
-            x = x + self._linear(hidden, f"{prefix}/linear_1")
-            states[block + 1] = x
-        if self.n_blocks in self.layers:  # the last block's state is the encoder output, after the final norm
-            states[self.n_blocks] = self._norm(states[self.n_blocks], "layer_norm")
-        return torch.cat([states[i] for i in self.layers], dim=-1).cpu().numpy()
+        return F.scaled_dot_product_attention(q, k, v)
+
+    def _permute(self, x: Tensor, axes: tuple[int, ...]) -> Tensor:
+        return x.permute(*axes)
+
+    def _concat_to_numpy(self, parts: list[Tensor]) -> np.ndarray:
+        import torch
+
+        return torch.cat(parts, dim=-1).cpu().numpy()
