@@ -14,9 +14,9 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # The ephemeral Prefect server can take > 20 s to start on 2 busy cores.
 export PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS ?= 180
 
-.PHONY: setup sysdeps demo test test-fast lint bench eval-report model clean
+.PHONY: setup sysdeps bytecode demo test test-fast lint bench eval-report model clean
 
-setup: sysdeps $(STAMP)
+setup: sysdeps $(STAMP) bytecode
 
 # System packages: install only what is missing (dpkg -s is fast, so a second run costs nothing).
 sysdeps:
@@ -39,6 +39,11 @@ $(STAMP): requirements/requirements.lock pyproject.toml | $(UV)
 	$(UV) pip sync -q --compile-bytecode -p $(PY) requirements/requirements.lock
 	$(UV) pip install -q -p $(PY) --no-deps -e .
 	touch $(STAMP)
+
+# The project's own modules too (the editable install leaves them uncompiled): with PYTHONDONTWRITEBYTECODE every
+# `portraittalker` command recompiled ~55 of them (0.22 s of start-up). Only changed files are compiled (~0.1 s).
+bytecode: $(STAMP)
+	@$(PY) -m compileall -q portraittalker eval tasks flows bench
 
 demo: setup
 	@mkdir -p $(DEMO_OUT)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 
+import numpy as np
 import pytest
 
 from portraittalker.head import disk_cache
@@ -42,3 +43,52 @@ def test_a_changed_file_or_a_broken_entry_is_hashed_again(tmp_path, cache):
         entry.write_text("not a digest")
     disk_cache._file_digest.cache_clear()
     assert disk_cache.file_digest(data) == hashlib.sha256(b"b" * 101).hexdigest()
+
+
+def test_arrays_round_trip_memory_mapped_and_read_only(tmp_path):
+    arrays = {
+        "floats": np.arange(12, dtype=np.float32).reshape(3, 4),
+        "fortran": np.asfortranarray(np.arange(6, dtype=np.int64).reshape(2, 3)),
+        "names": np.array(["jawOpen", "eyeBlink_L"]),
+        "empty": np.zeros((0, 3), np.float32),
+        "flags": np.array([True, False]),
+    }
+    entry = tmp_path / "kind" / "key"
+    disk_cache.store_arrays(entry, arrays)
+    assert sorted(path.name for path in entry.iterdir()) == sorted(f"{name}.npy" for name in arrays)
+    assert [path.name for path in entry.parent.iterdir()] == ["key"]  # no temporary folder left
+    loaded = disk_cache.load_arrays(entry)
+    assert loaded is not None and loaded.keys() == arrays.keys()
+    for name, values in arrays.items():
+        assert loaded[name].dtype == values.dtype and np.array_equal(loaded[name], values), name
+        assert type(loaded[name]) is np.ndarray and not loaded[name].flags.writeable, name
+    assert isinstance(loaded["floats"].base, np.memmap)  # a view of the file, not a copy
+    assert disk_cache.load_arrays(entry, ["floats"]).keys() == {"floats"}
+
+
+def test_missing_or_broken_entries_read_as_none(tmp_path):
+    entry = tmp_path / "key"
+    assert disk_cache.load_arrays(entry) is None and disk_cache.load_arrays(entry, ["a"]) is None
+    disk_cache.store_arrays(entry, {"a": np.ones(1000, np.float32), "b": np.ones(3)})
+    assert disk_cache.load_arrays(entry, ["a", "c"]) is None  # an array the entry lacks
+    path = entry / "a.npy"
+    path.write_bytes(path.read_bytes()[:500])  # truncated
+    assert disk_cache.load_arrays(entry, ["a"]) is None and disk_cache.load_arrays(entry) is None
+    path.write_bytes(b"garbage")
+    assert disk_cache.load_arrays(entry) is None
+
+
+def test_an_entry_written_first_by_another_process_is_kept(tmp_path):
+    entry = tmp_path / "key"
+    disk_cache.store_arrays(entry, {"a": np.zeros(4)})
+    disk_cache.store_arrays(entry, {"a": np.ones(4)})  # a concurrent writer's rename finds the entry there
+    assert np.array_equal(disk_cache.load_arrays(entry)["a"], np.zeros(4))
+    assert [path.name for path in tmp_path.iterdir()] == ["key"]
+
+
+def test_an_unwritable_cache_only_logs(tmp_path, caplog):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    disk_cache.store_arrays(blocker / "key", {"a": np.zeros(4)})
+    assert "could not store the cache entry" in caplog.text
+    assert disk_cache.load_arrays(blocker / "key") is None

@@ -1,5 +1,5 @@
-"""The disk caches: the ICT head's inflated arrays (keyed by its file), texel geometry (keyed by head geometry and
-size) and shape directions (keyed by the head-model file), each built once, then loaded (same arrays)."""
+"""The disk caches: the ICT rig's arrays (keyed by its file), texel geometry (keyed by head geometry and size), shape
+directions (keyed by the head-model file) and paint frames, each built once, then loaded (same arrays)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,16 @@ def head():
     return head_from_config(load_params().head)
 
 
+def entries(folder: Path) -> list[Path]:
+    """The cache entries in ``folder``, failing if a temporary folder was left behind."""
+    assert not [path for path in folder.iterdir() if path.name.startswith(".")], "a temporary entry was left"
+    return sorted(path for path in folder.iterdir() if path.is_dir())
+
+
 def test_second_build_loads_the_stored_arrays(head, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
     built = texels._load_or_build(head, 64)
-    stored = list((tmp_path / "texels").glob("*.npz"))
-    assert len(stored) == 1 and not list((tmp_path / "texels").glob("*.tmp*"))
+    assert len(entries(tmp_path / "texels")) == 1
 
     def no_build(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("the cached geometry should have been loaded")
@@ -37,18 +42,17 @@ def test_second_build_loads_the_stored_arrays(head, tmp_path, monkeypatch):
     monkeypatch.undo()
     monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
     texels._load_or_build(head, 32)  # another size: another key
-    assert len(list((tmp_path / "texels").glob("*.npz"))) == 2
+    assert len(entries(tmp_path / "texels")) == 2
 
 
 def test_broken_cache_file_is_rebuilt(head, tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
     texels._load_or_build(head, 32)
-    (path,) = (tmp_path / "texels").glob("*.npz")
-    path.write_bytes(b"not a zip file")
+    (entry,) = entries(tmp_path / "texels")
+    (entry / "covered.npy").write_bytes(b"not an npy file")
     geometry = texels._load_or_build(head, 32)
     assert geometry.position.shape == (32, 32, 3)
-    with np.load(path) as stored:  # and the rebuilt one was stored again
-        assert np.array_equal(stored["covered"], geometry.covered)
+    assert np.array_equal(np.load(entry / "covered.npy"), geometry.covered)
 
 
 def test_shape_directions_are_fitted_once_then_loaded(head, tmp_path, monkeypatch):
@@ -57,8 +61,7 @@ def test_shape_directions_are_fitted_once_then_loaded(head, tmp_path, monkeypatc
     assert tuple(fitted) == designer.SHAPE_DIRECTION_NAMES  # the names the cache stores
     monkeypatch.setattr(designer, "_DIRECTIONS", type(designer._DIRECTIONS)())  # no in-memory entry
     first = designer.shape_directions(head)
-    (path,) = (tmp_path / "shape-directions").glob("*.npz")
-    assert not list(path.parent.glob("*.tmp*"))
+    assert len(entries(tmp_path / "shape-directions")) == 1
 
     def no_fit(*_args: object) -> None:
         raise AssertionError("the cached directions should have been loaded")
@@ -79,28 +82,43 @@ def test_head_without_a_model_file_keeps_directions_in_memory_only(head, tmp_pat
     assert not (tmp_path / "shape-directions").exists()
 
 
-def test_the_ict_head_arrays_are_inflated_once_and_a_broken_entry_is_rebuilt(tmp_path, monkeypatch):
+def test_the_ict_rig_arrays_are_derived_once_and_a_broken_entry_is_rebuilt(tmp_path, monkeypatch):
     monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
     source = find_asset(ICT_FACEKIT)
-    first = ict.read_ict_arrays(source)
-    (stored,) = (tmp_path / "heads").glob("*.npz")
-    with np.load(source) as original:
-        for name, values in first.items():
-            np.testing.assert_array_equal(values, original[name])
-    real_load = np.load
+    first = ict.rig_arrays(source)
+    (entry,) = entries(tmp_path / "heads")
+    derived = ict._derive_rig_arrays(ict.read_ict_arrays(source))
+    assert first.keys() == derived.keys() == set(ict._RIG_ARRAYS)
+    for name, values in derived.items():
+        assert first[name].dtype == values.dtype and np.array_equal(first[name], values), name
 
-    def no_inflating(path, *args, **kwargs):
-        assert Path(path) != source, "the cached arrays should have been read"
-        return real_load(path, *args, **kwargs)
+    def no_inflating(*_args: object) -> None:
+        raise AssertionError("the cached arrays should have been read")
 
-    monkeypatch.setattr(ict.np, "load", no_inflating)
-    again = ict.read_ict_arrays(source)
+    monkeypatch.setattr(ict, "read_ict_arrays", no_inflating)
+    again = ict.rig_arrays(source)
     assert all(np.array_equal(again[name], first[name]) for name in first)
-    monkeypatch.setattr(ict.np, "load", real_load)
+    assert not again["identity_basis"].flags.writeable  # memory-mapped from the cache, shared by processes
+    monkeypatch.undo()
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    stored = entry / "expression_basis.npy"
     stored.write_bytes(stored.read_bytes()[:1000])  # truncated: rebuilt from the asset
-    rebuilt = ict.read_ict_arrays(source)
+    rebuilt = ict.rig_arrays(source)
     assert all(np.array_equal(rebuilt[name], first[name]) for name in first)
     assert stored.stat().st_size > 1000
+
+
+def test_the_rig_poses_the_head_as_before_the_cache(tmp_path, monkeypatch):
+    """The rig built from cached arrays poses vertices exactly as one built from the asset's arrays."""
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    cold = ict.ICTRig()  # builds the entry
+    warm = ict.ICTRig()  # reads it back
+    params = cold.neutral_params(2)
+    params.expression[:] = np.linspace(-0.5, 1.0, params.expression.size, dtype=np.float32).reshape(2, -1)
+    params.jaw[:, 0] = 0.2
+    params.head_rotation[:, 1] = 0.3
+    assert np.array_equal(cold(params), warm(params))
+    assert warm.eyeball_slices == cold.eyeball_slices and warm.expression_names == cold.expression_names
 
 
 def test_the_paint_frame_is_built_once_then_loaded_and_a_broken_entry_is_rebuilt(head, tmp_path, monkeypatch):
@@ -109,7 +127,7 @@ def test_the_paint_frame_is_built_once_then_loaded_and_a_broken_entry_is_rebuilt
     monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
     monkeypatch.setattr(texture, "_FRAMES", type(texture._FRAMES)())
     built = texture.paint_frame(head, 64, canvas_width=256)
-    (path,) = (tmp_path / "paint-frames").glob("*.npz")
+    (entry,) = entries(tmp_path / "paint-frames")
     real_build = texture._build_frame
 
     def no_build(*_args: object) -> None:
@@ -126,10 +144,9 @@ def test_the_paint_frame_is_built_once_then_loaded_and_a_broken_entry_is_rebuilt
             assert value.keys() == other.keys() and all(np.array_equal(value[k], other[k]) for k in value), name
         elif name != "geometry":
             assert value == other and type(value) is type(other), name
-    path.write_bytes(b"truncated")
+    (entry / "cavity.npy").write_bytes(b"truncated")
     monkeypatch.setattr(texture, "_build_frame", real_build)
     monkeypatch.setattr(texture, "_FRAMES", type(texture._FRAMES)())
     rebuilt = texture.paint_frame(head, 64, canvas_width=256)
     assert np.array_equal(rebuilt.map_x, built.map_x)
-    with np.load(path) as stored:
-        assert np.array_equal(stored["cavity"], built.cavity)
+    assert np.array_equal(np.load(entry / "cavity.npy"), built.cavity)

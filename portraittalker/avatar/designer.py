@@ -94,7 +94,7 @@ def _directions_cache_path(head: HeadLike) -> Path | None:
         digest.update(f"{values.dtype}{values.shape}".encode())
         digest.update(values.tobytes())
     digest.update("\x1f".join(head.component_names).encode())
-    return disk_cache.cache_dir("shape-directions") / f"{digest.hexdigest()[:32]}.npz"
+    return disk_cache.cache_dir("shape-directions") / digest.hexdigest()[:32]
 
 
 def _fit_shape_directions(head: HeadLike) -> dict[str, np.ndarray]:

@@ -92,7 +92,7 @@ def geometry_key(head: HeadLike, size: int) -> str:
 
 def _load_or_build(head: HeadLike, size: int) -> TexelGeometry:
     neutral = _neutral(head)
-    path = cache_dir() / f"{_cache_key(head, size, neutral)}.npz"
+    path = cache_dir() / _cache_key(head, size, neutral)
     arrays = disk_cache.load_arrays(path, _ARRAYS)
     if arrays is not None:
         return TexelGeometry(size, build_texture_atlas(head), **arrays)

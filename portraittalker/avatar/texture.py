@@ -18,7 +18,6 @@ import hashlib
 import math
 import statistics
 import weakref
-import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -135,7 +134,7 @@ def paint_frame(head: HeadLike, resolution: int, canvas_width: int = 2048) -> Pa
     if key not in per_head:
         geometry = texel_geometry(head, resolution)
         path = disk_cache.cache_dir("paint-frames") / (
-            f"v{_FRAME_FORMAT}-{geometry_key(head, resolution)[:24]}-{_landmarks_key(head)}-{canvas_width}.npz")
+            f"v{_FRAME_FORMAT}-{geometry_key(head, resolution)[:24]}-{_landmarks_key(head)}-{canvas_width}")
         frame = _load_frame(path, geometry)
         if frame is None:
             frame = _build_frame(head, geometry, canvas_width)
@@ -160,12 +159,8 @@ def _frame_arrays(frame: PaintFrame) -> dict[str, np.ndarray]:
 
 
 def _load_frame(path, geometry: TexelGeometry) -> PaintFrame | None:
-    try:
-        with np.load(path) as stored:
-            arrays = {name: stored[name] for name in stored.files}
-    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):  # missing, unreadable, truncated
-        return None
-    if any(name not in arrays for name in (*_FRAME_ARRAYS, "scalars", "ears")):
+    arrays = disk_cache.load_arrays(path)
+    if arrays is None or any(name not in arrays for name in (*_FRAME_ARRAYS, "scalars", "ears")):
         return None
     parts = {name[len("part_"):]: mask for name, mask in arrays.items() if name.startswith("part_")}
     canvas_w, canvas_h, y_top, px_per_m, axis_z = arrays["scalars"].tolist()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -43,7 +44,7 @@ class ICTFaceKit(HeadModel):
         for name in ("neutral", "identity_basis", "expression_basis", "driven_basis", "faces", "uvs", "face_uvs",
                      "triangle_component", "render_faces", "landmarks68", "lip_vertices", "upper_face_vertices",
                      "pivot"):
-            self.register_buffer(name, torch.from_numpy(getattr(rig, name)))
+            self.register_buffer(name, torch.from_numpy(np.array(getattr(rig, name))))  # the rig's are read-only
         self.vertex_ranges = rig.vertex_ranges
         self.eyeball_slices = rig.eyeball_slices
         self._n_vertices = rig.n_vertices

@@ -11,6 +11,7 @@ for both renderers and for whoever bakes textures.
 
 from __future__ import annotations
 
+import threading
 import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -73,14 +74,16 @@ def _cell_rects(n_cells: int) -> list[tuple[float, float, float, float]]:
 
 
 _ATLASES: weakref.WeakKeyDictionary[HeadLike, TextureAtlas] = weakref.WeakKeyDictionary()
+_ATLAS_LOCK = threading.Lock()  # generation designs the avatar while a render lane builds: one packs, one waits
 
 
 def build_texture_atlas(head: HeadLike) -> TextureAtlas:
     """Pack the UDIM tiles of ``head``'s drawn triangles into one square [0, 1]^2 atlas (built once per head
     object: the designer's texels and the renderer both need it; its arrays are read-only)."""
-    if head not in _ATLASES:
-        _ATLASES[head] = _pack_atlas(head)
-    return _ATLASES[head]
+    with _ATLAS_LOCK:
+        if head not in _ATLASES:
+            _ATLASES[head] = _pack_atlas(head)
+        return _ATLASES[head]
 
 
 def _pack_atlas(head: HeadLike) -> TextureAtlas:
