@@ -19,7 +19,6 @@ user made through glibc's, numpy's or OpenBLAS's own environment variables are k
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import sys
@@ -72,11 +71,8 @@ def use_one_blas_thread() -> bool:
 
 
 def _set_malloc_thresholds(size: int) -> bool:
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
+    try:  # the process's own symbols: the C library it runs on (find_library("c") would spawn `ldconfig -p`)
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):  # not glibc (musl, macOS)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int

@@ -294,3 +294,15 @@ def test_split_vertices_are_the_unique_vertex_uv_pairs_in_row_order(head: ICTFac
     np.testing.assert_array_equal(split.vertex_ids, unique_rows[:, 0])
     np.testing.assert_array_equal(split.uvs, corner_uv[first].astype(np.float32))
     np.testing.assert_array_equal(split.triangles, inverse.reshape(-1, 3))
+
+
+def test_gl_libraries_are_found_without_spawning_ldconfig(monkeypatch):
+    import ctypes.util
+
+    gl = gl_module
+    gl._gl_library.cache_clear()
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: pytest.fail(f"find_library({name!r}) was called"))
+    assert gl._gl_library("libEGL.so.1", "EGL") == "libEGL.so.1"  # GLVND's name loads directly
+    monkeypatch.setattr(ctypes.util, "find_library", lambda name: f"lib{name}.so.7")
+    assert gl._gl_library("libNoSuchGL.so.1", "NoSuchGL") == "libNoSuchGL.so.7"  # else the system's lookup
+    gl._gl_library.cache_clear()

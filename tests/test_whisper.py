@@ -242,3 +242,46 @@ def test_transformers_layout_gives_hidden_states(tiny_transformers_whisper: Path
     assert encoder.dim == 32 and features.shape == (50, 32)
     output = WhisperEncoder(WhisperEncoderConfig(path=str(tiny_transformers_whisper))).encode(speech[: 16_000 * 2])
     np.testing.assert_allclose(features[:, 16:], output, atol=1e-4)  # hidden_states[-1] is the normed output
+
+
+def test_encoder_variables_are_read_once_then_memory_mapped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            speech: np.ndarray) -> None:
+    from portraittalker.motion import whisper_layers
+
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path))
+    weights = packaged_encoder_dir() / "model.bin"
+    first = whisper._encoder_variables(weights)
+    assert [entry.name.startswith("ct2-v") for entry in (tmp_path / "whisper-encoders").iterdir()] == [True]
+
+    def no_reading(path: Path) -> None:
+        raise AssertionError("the cached variables should have been read")
+
+    monkeypatch.setattr(whisper_layers, "read_ct2_encoder", no_reading)
+    again = whisper._encoder_variables(weights)
+    assert again.keys() == first.keys() and "layer_0/self_attention/linear_0/weight" in again  # '/' kept
+    for name, values in first.items():
+        assert again[name].dtype == values.dtype and np.array_equal(again[name], values), name
+    assert not again["conv1/weight"].flags.writeable
+    # The encoder built on the mapped variables gives what the one built on freshly read ones gives.
+    config = WhisperEncoderConfig(layers=(2, 3))
+    wave = speech[: 16_000 * 2]
+    cached = WhisperEncoder(config).encode(wave)
+    monkeypatch.undo()
+    monkeypatch.setenv("PORTRAITTALKER_CACHE", str(tmp_path / "empty"))
+    assert np.array_equal(cached, WhisperEncoder(config).encode(wave))
+
+
+def test_auto_device_asks_ctranslate2_only_where_an_nvidia_driver_is(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+    import types
+
+    asked: list[int] = []
+    fake = types.SimpleNamespace(get_cuda_device_count=lambda: asked.append(1) or 1)
+    monkeypatch.setitem(sys.modules, "ctranslate2", fake)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)
+    monkeypatch.setattr(whisper, "_NVIDIA_NODES", (str(tmp_path / "nvidiactl"),))
+    assert whisper._resolve_device("auto") == "cpu" and not asked  # no driver: no import, no question
+    (tmp_path / "nvidiactl").touch()
+    assert whisper._resolve_device("auto") == "cuda" and asked == [1]
+    assert whisper._resolve_device("cpu") == "cpu"

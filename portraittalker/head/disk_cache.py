@@ -22,6 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import quote, unquote
 
 import numpy as np
 
@@ -43,12 +44,16 @@ def load_arrays(entry: Path, names: Iterable[str] | None = None) -> dict[str, np
     entry is missing, incomplete or unreadable."""
     try:
         if names is None:
-            names = sorted(path.stem for path in entry.glob("*.npy"))
+            names = sorted(unquote(path.stem) for path in entry.glob("*.npy"))
             if not names:
                 return None
-        return {name: _read_array(entry / f"{name}.npy") for name in names}
+        return {name: _read_array(_array_path(entry, name)) for name in names}
     except (OSError, ValueError, EOFError):  # missing, unreadable, truncated
         return None
+
+
+def _array_path(entry: Path, name: str) -> Path:
+    return entry / f"{quote(name, safe='')}.npy"  # names may hold '/' (Whisper's variables)
 
 
 def _read_array(path: Path) -> np.ndarray:
@@ -73,7 +78,7 @@ def store_arrays(entry: Path, arrays: Mapping[str, np.ndarray]) -> None:
     broken = staging.with_name(f"{staging.name}.broken")
     try:
         for name, values in arrays.items():
-            np.save(staging / f"{name}.npy", np.asarray(values), allow_pickle=False)
+            np.save(_array_path(staging, name), np.asarray(values), allow_pickle=False)
         try:
             os.rename(staging, entry)  # fails if the entry exists
         except OSError:

@@ -157,7 +157,7 @@ class TorchWhisperEncoder(_WhisperEncoderBase):
         import torch
 
         super().__init__(weights, layers)
-        self.weights = {k: torch.from_numpy(np.ascontiguousarray(v)).to(device) for k, v in weights.items()
+        self.weights = {k: torch.from_numpy(np.array(v)).to(device) for k, v in weights.items()  # a writable copy
                         if np.ndim(v) > 0}
         self.device = device
 

@@ -23,6 +23,9 @@ Design for speed (llvmpipe on CPU nodes, the NVIDIA driver on GPU nodes):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -148,13 +151,27 @@ void main() { frag_color = vec4(texture(image, st).rgb, 1.0); }
 _FLIP_Y = np.diag([1.0, -1.0, 1.0, 1.0])
 
 
+@functools.cache
+def _gl_library(soname: str, name: str) -> str | None:
+    """``soname`` if it loads (GLVND's names), else what ``ctypes.util.find_library(name)`` finds. find_library runs
+    ``ldconfig -p`` in a subprocess, and glcontext called it twice per context: 7 times in every ``generate``."""
+    try:
+        ctypes.CDLL(soname)
+    except OSError:
+        return ctypes.util.find_library(name)
+    return soname
+
+
 def create_egl_context():  # -> moderngl.Context
     try:
         import moderngl
     except ImportError as exc:  # pragma: no cover - moderngl is a hard dependency
         raise EGLUnavailableError("moderngl is not installed (pip install moderngl)") from exc
+    # glcontext looks the libraries up itself when not given them; its GLCONTEXT_LINUX_LIB* variables still win.
+    libraries = {"libgl": _gl_library("libGL.so.1", "GL"), "libegl": _gl_library("libEGL.so.1", "EGL")}
     try:
-        return moderngl.create_standalone_context(backend="egl", require=330)
+        return moderngl.create_standalone_context(
+            backend="egl", require=330, **{key: value for key, value in libraries.items() if value})
     except Exception as exc:
         raise EGLUnavailableError(
             f"could not create a headless OpenGL 3.3 context through EGL ({exc}). Install the EGL/Mesa "
@@ -171,10 +188,7 @@ class _ReleasingGL:
     """
 
     def __init__(self) -> None:
-        import ctypes
-        import ctypes.util
-
-        library = ctypes.CDLL(ctypes.util.find_library("OpenGL") or "libOpenGL.so.0")
+        library = ctypes.CDLL(_gl_library("libOpenGL.so.0", "OpenGL") or "libOpenGL.so.0")
         c_uint, c_int, c_void_p = ctypes.c_uint, ctypes.c_int, ctypes.c_void_p
         self.use_program = library.glUseProgram
         self.use_program.argtypes, self.use_program.restype = [c_uint], None
