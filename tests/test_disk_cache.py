@@ -92,3 +92,23 @@ def test_an_unwritable_cache_only_logs(tmp_path, caplog):
     disk_cache.store_arrays(blocker / "key", {"a": np.zeros(4)})
     assert "could not store the cache entry" in caplog.text
     assert disk_cache.load_arrays(blocker / "key") is None
+
+
+def test_a_killed_writers_staging_folder_is_swept_and_entries_get_the_default_mode(tmp_path):
+    import subprocess
+    import sys
+
+    from portraittalker.media.files import _HOST
+
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(done.stdout)  # that process has exited
+    stale = tmp_path / f".key.{dead_pid}@{_HOST}.abcd1234.tmp"
+    stale.mkdir()
+    (stale / "a.npy").write_bytes(b"half written")
+    live = tmp_path / f".other.{os.getpid()}@{_HOST}.abcd1234.tmp"  # a writer still running: kept
+    live.mkdir()
+    disk_cache.store_arrays(tmp_path / "key", {"a": np.zeros(4)})
+    assert not stale.exists() and live.is_dir()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "key").stat().st_mode & 0o777 == 0o777 & ~umask

@@ -1,4 +1,4 @@
-"""On-disk caches of arrays derived from a head model's file: ``$PORTRAITTALKER_CACHE/<kind>/<key>/<name>.npy``.
+"""On-disk caches of arrays derived from model files: ``$PORTRAITTALKER_CACHE/<kind>/<key>/<name>.npy``.
 
 Used for the head's inflated arrays (``heads``) and the avatar designer's per-head geometry (``texels``,
 ``shape-directions``, ``paint-frames``), and for the SHA-256 of large input files (``digests``: the Whisper weights,
@@ -19,14 +19,19 @@ import hashlib
 import logging
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import numpy as np
 
-from portraittalker.media.files import file_sha256, write_text_atomic
+from portraittalker.media.files import (
+    apply_default_mode,
+    file_sha256,
+    reserve_temp_dir,
+    sweep_stale_temps,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +76,9 @@ def store_arrays(entry: Path, arrays: Mapping[str, np.ndarray]) -> None:
     raised (the cache is an optimisation)."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{entry.name}.{os.getpid()}.", suffix=".tmp", dir=entry.parent))
+        sweep_stale_temps(entry.parent)  # folders of writers that were killed
+        staging = reserve_temp_dir(entry.parent, entry.name)
+        apply_default_mode(staging, folder=True)  # mkdtemp makes 0700; a shared cache stays readable
     except OSError as error:
         log.warning("could not store the cache entry %s: %s", entry, error)
         return

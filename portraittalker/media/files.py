@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import socket
 import tempfile
 import time
@@ -32,6 +33,12 @@ def reserve_temp(directory: str | Path, stem: str, suffix: str) -> Path:
     fd, name = tempfile.mkstemp(prefix=f".{stem}.{os.getpid()}@{_HOST}.", suffix=f".tmp{suffix}", dir=directory)
     os.close(fd)
     return Path(name)
+
+
+def reserve_temp_dir(directory: str | Path, stem: str) -> Path:
+    """Create an empty temp folder ``.<stem>.<pid>@<host>.<random>.tmp`` in ``directory`` (the folder-shaped cache
+    entries are built in one, then renamed into place)."""
+    return Path(tempfile.mkdtemp(prefix=f".{stem}.{os.getpid()}@{_HOST}.", suffix=".tmp", dir=directory))
 
 
 @contextlib.contextmanager
@@ -64,7 +71,8 @@ def sweep_stale_temps(directory: str | Path, now: float | None = None) -> list[P
 
     A temp file is stale when its writer (pid in the name) is no longer running on this host, or — when that
     cannot be checked (another host's name, or the old naming without a pid) — when it is older than
-    :data:`STALE_TEMP_AGE_S` / :data:`LEGACY_TEMP_AGE_S`. Files of other names are never touched.
+    :data:`STALE_TEMP_AGE_S` / :data:`LEGACY_TEMP_AGE_S`. Temp folders (:func:`reserve_temp_dir`) go the same way.
+    Files and folders of other names are never touched.
     """
     directory = Path(directory)
     now = time.time() if now is None else now
@@ -77,7 +85,8 @@ def sweep_stale_temps(directory: str | Path, now: float | None = None) -> list[P
         if not entry.name.startswith(".") or ".tmp" not in entry.name:
             continue
         try:
-            if not entry.is_file(follow_symlinks=False):
+            folder = entry.is_dir(follow_symlinks=False)
+            if not folder and not entry.is_file(follow_symlinks=False):
                 continue
             age = now - entry.stat(follow_symlinks=False).st_mtime
         except OSError:
@@ -87,22 +96,23 @@ def sweep_stale_temps(directory: str | Path, now: float | None = None) -> list[P
             pid = int(match["pid"])
             ours = match["host"] == _HOST
             stale = (ours and pid != os.getpid() and not _pid_alive(pid)) or age > STALE_TEMP_AGE_S
-        elif _LEGACY_TEMP_NAME.match(entry.name):
+        elif _LEGACY_TEMP_NAME.match(entry.name) and not folder:
             stale = age > LEGACY_TEMP_AGE_S
         else:
             continue
         if stale:
             with contextlib.suppress(OSError):
-                os.unlink(entry.path)
+                shutil.rmtree(entry.path) if folder else os.unlink(entry.path)
                 removed.append(Path(entry.path))
     return removed
 
 
-def apply_default_mode(path: Path) -> None:
-    """mkstemp makes 0600 files; a published output gets the mode a plain open() would give it."""
+def apply_default_mode(path: Path, folder: bool = False) -> None:
+    """mkstemp makes 0600 files (mkdtemp 0700 folders); a published output gets the mode a plain open() (mkdir)
+    would give it."""
     umask = os.umask(0)
     os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
+    os.chmod(path, (0o777 if folder else 0o666) & ~umask)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
