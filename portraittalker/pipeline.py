@@ -2,8 +2,8 @@
 
     audio file --load_audio--> 16 kHz mono --motion generator--> MotionFrames (25 fps)
     prompt --AttributeDesigner--> Avatar (identity, UV albedo, lighting, background)
-    MotionFrames + Avatar.identity --head rig--> vertices (N, V, 3)
-    vertices + Avatar --LaneRenderer (GLRenderers)--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
+    MotionFrames + Avatar.identity --head rig--> vertices (N, V, 3) --AttributeStream--> vertex attributes
+    attributes + Avatar --LaneRenderer (GLRenderers)--> frames --film grain--> VideoWriter (H.264/AAC, atomic)
 
 With the default head (ICT-FaceKit) and a learned model with a Whisper front end, the whole path is numpy (the rig,
 :mod:`portraittalker.motion.runtime`, the numpy Whisper blocks), so a ``generate`` process never imports torch
@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +37,7 @@ from portraittalker.io_utils import check_output_path
 from portraittalker.motion.checkpoint_file import DEFAULT_CHECKPOINT
 from portraittalker.motion.frames import MotionFrames
 from portraittalker.render.lanes import LaneRenderer
+from portraittalker.render.prefetch import AttributeStream
 from portraittalker.render.scene import Camera
 from portraittalker.validation import check_fps, check_image_size, check_pitch, check_seed, check_yaw
 from portraittalker.video import VideoWriter, is_portraittalker_video
@@ -47,8 +48,7 @@ if TYPE_CHECKING:
     from portraittalker.motion.schema import MotionTable
 
 log = logging.getLogger(__name__)
-# Frames deformed at once: bounds memory for long audio, and small enough that rendering starts soon while the
-# next chunk is deformed beside it (generate).
+# Frames deformed at once: bounds memory for long audio (generate's attribute stream deforms chunk by chunk).
 VERTEX_CHUNK = 50
 
 
@@ -311,45 +311,44 @@ class GenerationSession:
             head = self.head
         # The motion path (checkpoint and speech-encoder load, encoding, the model) runs in a worker thread beside
         # the avatar design, and the GL lanes build their renderers in theirs: numpy, CTranslate2, GL and file reads
-        # release the GIL. Stages are timed on this thread, so "animate" is the wait for what was left of it and
-        # "renderer_setup" the wait for the lanes plus the upload of the avatar's textures.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate") as pool:
-            animating = pool.submit(self._animate, audio, seed)
+        # release the GIL. The frames' geometry (deformation and vertex attributes) needs only the motion and the
+        # identity, so its worker starts too and fills ahead while the textures are painted. Stages are timed on
+        # this thread: "animate" is the wait for what was left of the motion, "renderer_setup" the wait for the
+        # lanes plus the upload of the avatar's textures, and "render" includes any wait for the geometry.
+        if avatar is not None:
+            avatar.validate(head)
+        identity = self.designer.identity(prompt, seed) if avatar is None else avatar.identity
+        offsets = None if avatar is None else avatar.vertex_offsets
+        with ExitStack() as stack:
+            animating = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate")).submit(
+                self._animate, audio, seed)
             renderer = self.renderer
+            geometry = stack.enter_context(AttributeStream(
+                lambda: iter_vertex_chunks(animating.result(), head, identity, offsets),
+                lambda: renderer.topology()[1], params.render.gl.prefetch_frames))
             with timer.stage("design_avatar"):
                 if avatar is None:
                     avatar = self.designer.design(prompt, seed=seed)
-                else:
-                    avatar.validate(head)
             with timer.stage("renderer_setup"):
                 renderer.set_appearance(avatar.material, avatar.lighting, avatar.background)
             with timer.stage("animate"):
                 motion = animating.result()
-        camera = make_camera(params, yaw_deg, pitch_deg)
-        size = params.render.image_size
-        rng = np.random.default_rng(seed)
-        total = len(motion)
-        with (VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
-                          preset=params.video.preset) as writer,
-              ThreadPoolExecutor(max_workers=1, thread_name_prefix="deform") as deformer,
-              ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder):
-            # Worker threads (numpy, cv2 and torch release the GIL) deform the next chunk and grain + encode the
-            # previous frame while this thread renders; "deform" and "encode" are the waits for them. One worker
-            # each, so chunks, grain draws and frames keep their order.
-            def grain_and_write(frame: np.ndarray) -> None:
-                writer.write(apply_film_grain(frame, avatar.film_grain, rng) if avatar.film_grain > 0 else frame)
+            camera = make_camera(params, yaw_deg, pitch_deg)
+            size = params.render.image_size
+            rng = np.random.default_rng(seed)
+            total = len(motion)
+            with (VideoWriter(out_path, size, size, fps=params.video.fps, audio=audio, crf=params.video.crf,
+                              preset=params.video.preset) as writer,
+                  ThreadPoolExecutor(max_workers=1, thread_name_prefix="encode") as encoder):
+                # A worker thread (numpy, cv2 and the pipe write release the GIL) grains and encodes the previous
+                # frame while this thread renders; "encode" is the wait for it. One worker, so grain draws and
+                # frames keep their order.
+                def grain_and_write(frame: np.ndarray) -> None:
+                    writer.write(apply_film_grain(frame, avatar.film_grain, rng) if avatar.film_grain > 0 else frame)
 
-            chunks = iter_vertex_chunks(motion, head, avatar.identity, avatar.vertex_offsets)
-            deforming = deformer.submit(next, chunks)
-            writing = None
-            done = 0
-            while done < total:
-                with timer.stage("deform"):
-                    chunk = deforming.result()
-                if done + len(chunk) < total:
-                    deforming = deformer.submit(next, chunks)
-                frames = renderer.render_sequence(chunk, camera)  # the lanes draw alternate frames
-                for _ in range(len(chunk)):
+                frames = renderer.render_attribute_sequence(geometry, camera)  # the lanes draw alternate frames
+                writing = None
+                for done in range(total):
                     with timer.stage("render"):
                         frame = next(frames)
                     with timer.stage("encode"):
@@ -358,12 +357,11 @@ class GenerationSession:
                         writing = encoder.submit(grain_and_write, frame)
                     if done > 0 and on_frame is not None:
                         on_frame(done, total)
-                    done += 1
-            if writing is not None:
-                with timer.stage("encode"):
-                    writing.result()
-                if on_frame is not None:
-                    on_frame(done, total)
+                if writing is not None:
+                    with timer.stage("encode"):
+                        writing.result()
+                    if on_frame is not None:
+                        on_frame(total, total)
             finish_start = time.perf_counter()  # closing flushes ffmpeg and renames the file into place
         timer.seconds["encode_finish"] = time.perf_counter() - finish_start
         log.info("generated %s (%d frames) in %.2f s", out_path, total, timer.total)

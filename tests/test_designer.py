@@ -94,6 +94,11 @@ def test_design_is_deterministic_per_prompt_and_seed(designer: AttributeDesigner
     assert not np.array_equal(a.identity, c.identity)
     assert not np.array_equal(a.material.albedo, c.material.albedo)
     assert a.material.albedo.shape == (SIZE, SIZE, 3) and a.material.specular_map.shape == (SIZE, SIZE)
+    # What generation poses the frames with while the textures are painted is the designed identity.
+    np.testing.assert_array_equal(designer.identity("old man with grey hair, stubble, office", seed=5), a.identity)
+    np.testing.assert_array_equal(designer.identity("old man with grey hair, stubble, office", seed=6), c.identity)
+    young = designer.design("a young woman", seed=5)
+    np.testing.assert_array_equal(designer.identity("a young woman", seed=5), young.identity)
 
 
 def _mean_rgb(avatar, mask: np.ndarray) -> np.ndarray:

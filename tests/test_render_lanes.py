@@ -77,3 +77,47 @@ def test_a_lane_that_cannot_build_raises_at_first_use(rig: ICTRig, monkeypatch: 
     with pytest.raises(EGLUnavailableError, match="no EGL here"):
         renderer.set_appearance(*_appearance())
     renderer.release()  # releasing lanes that never built works
+
+
+def test_attribute_rows_give_the_frames_of_vertices(rig: ICTRig) -> None:
+    """Rows computed outside the lanes (generation's prefetch) draw the frames the lanes draw from vertices."""
+    from portraittalker.render.mesh import SplitVertexAttributes
+
+    vertices = _sequence(rig, 5)
+    camera = Camera(image_size=SIZE, yaw_deg=-10)
+    with LaneRenderer(rig, SIZE, GLRendererConfig(lanes=2)) as renderer:
+        renderer.set_appearance(*_appearance())
+        expected = list(renderer.render_sequence(vertices, camera))
+        attributes = SplitVertexAttributes(renderer.topology()[1])
+        frames = list(renderer.render_attribute_sequence((attributes(v) for v in vertices), camera))
+        with pytest.raises(Exception, match="attribute rows: expected a float32 array of shape"):
+            list(renderer.render_attribute_sequence([attributes(vertices[0])[:-1]], camera))
+    assert len(frames) == 5
+    for frame, reference in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(frame, reference)
+
+
+def test_lanes_make_the_surface_texture_once(rig: ICTRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    """set_appearance packs the albedo and specular map and makes the mipmaps once for all lanes; each lane's frames
+    are those of a renderer that made its own."""
+    from portraittalker.render import gl as gl_module
+
+    vertices = _sequence(rig, 4)
+    camera = Camera(image_size=SIZE)
+    material = Material(albedo=np.random.default_rng(5).integers(0, 256, (64, 64, 3), dtype=np.uint8),
+                        specular_map=np.random.default_rng(6).random((32, 32)).astype(np.float32))
+    single = GLRenderer(rig, SIZE)
+    try:
+        single.set_appearance(material, Lighting(), Background())
+        expected = list(single.render_sequence(vertices, camera))
+    finally:
+        single.release()
+    calls = []
+    real = gl_module.mesa_mipmaps
+    monkeypatch.setattr(gl_module, "mesa_mipmaps", lambda image: calls.append(image.shape) or real(image))
+    with LaneRenderer(rig, SIZE, GLRendererConfig(lanes=3)) as renderer:
+        renderer.set_appearance(material, Lighting(), Background())
+        frames = list(renderer.render_sequence(vertices, camera))
+    assert [shape for shape in calls if shape != (4, 4, 4)] == [(64, 64, 4)]  # 4x4: each lane's default clay
+    for frame, reference in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(frame, reference)

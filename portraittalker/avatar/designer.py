@@ -167,10 +167,10 @@ class AttributeDesigner:
         elif parsed.unknown_words:
             log.info("prompt words not in the avatar vocabulary (ignored): %s", ", ".join(parsed.unknown_words))
         resolved = resolve_attributes(parsed.attributes, int(seed), self.config)
+        identity = self._identity(resolved, int(seed))  # each part draws from its own seeded stream
         look = look_for(resolved, _rng(int(seed), "look"))
         frame = paint_frame(self.head, self.config.texture_size, self.config.canvas_width)
         albedo, specular_map = paint_textures(frame, look, _rng(int(seed), "texture"))
-        identity = self._identity(resolved, int(seed))
         lighting = lighting_for(resolved.lighting_style or "default", resolved.light_temperature or "neutral",
                                 bool(resolved.rim_light), resolved.time_of_day, resolved.scene)
         background, background_spec = background_for(resolved.scene or "plain", resolved.time_of_day or "day",
@@ -192,6 +192,11 @@ class AttributeDesigner:
             prompt=prompt, seed=int(seed), source="attribute-designer", film_grain=float(grain),
             attributes=attributes,
         )
+
+    def identity(self, prompt: str, seed: int = 0) -> np.ndarray:
+        """The (n_identity,) shape coefficients :meth:`design` gives ``prompt`` and ``seed``, without painting:
+        generation poses the frames with them while the textures are painted."""
+        return self._identity(resolve_attributes(parse_prompt(prompt).attributes, int(seed), self.config), int(seed))
 
     def _identity(self, attributes: AvatarAttributes, seed: int) -> np.ndarray:
         rng = _rng(seed, "identity")

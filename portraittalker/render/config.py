@@ -17,6 +17,10 @@ class GLRendererConfig(BaseModel):
         2, ge=1, le=8, description="generation: GL contexts, each in its own thread, drawing alternate frames "
         "(render/lanes.py; on llvmpipe one bins a frame while another's is rasterised)"
     )
+    prefetch_frames: int = Field(
+        96, ge=1, description="generation: frames whose vertex attributes a worker computes ahead of the lanes "
+        "(render/prefetch.py; ~0.65 MB each for the ICT head), filled while the avatar's textures are painted"
+    )
 
 
 class DiffRendererConfig(BaseModel):

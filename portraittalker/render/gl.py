@@ -243,6 +243,25 @@ def _as_rgb_uint8(image: np.ndarray, name: str) -> np.ndarray:
     return np.ascontiguousarray(image[:, :, :3])
 
 
+def _surface_image(material: Material) -> np.ndarray:
+    """(H, W, 4) uint8: the albedo, and the specular map in the alpha channel (one texture fetch per fragment)."""
+    albedo = _as_rgb_uint8(material.albedo, "material.albedo")
+    surface = np.empty((*albedo.shape[:2], 4), dtype=np.uint8)
+    surface[:, :, :3] = albedo
+    if material.specular_map is not None:
+        spec = np.asarray(material.specular_map, dtype=np.float32)
+        if spec.ndim != 2:
+            raise RenderError(f"material.specular_map: expected an (H, W) map, got shape {spec.shape}")
+        if spec.shape != albedo.shape[:2]:
+            import cv2
+
+            spec = cv2.resize(spec, (albedo.shape[1], albedo.shape[0]), interpolation=cv2.INTER_LINEAR)
+        surface[:, :, 3] = np.clip(np.round(spec * 255.0), 0, 255).astype(np.uint8)
+    else:
+        surface[:, :, 3] = 255
+    return surface
+
+
 class GLRenderer:
     """Renders (V, 3) head vertices to (H, W, 3) uint8 frames; see the module docstring."""
 
@@ -315,15 +334,16 @@ class GLRenderer:
         self.samples = samples
         self.anisotropy = self.config.anisotropy or (1.0 if self.software else 8.0)
 
-    def _texture(self, image: np.ndarray, mipmaps: bool):
+    def _texture(self, image: np.ndarray, mipmaps: bool, levels: list[np.ndarray] | None = None):
+        """``levels``: the image's mipmaps (:meth:`surface_texture`), uploaded instead of generated."""
         import moderngl
 
         texture = self.ctx.texture((image.shape[1], image.shape[0]), image.shape[2], image.tobytes(), alignment=1)
         texture.repeat_x = texture.repeat_y = False
-        size = image.shape[0]
-        if mipmaps and self.software and self._gl is not None and image.shape[:3] == (size, size, 4) \
-                and size & (size - 1) == 0:
-            self._upload_mipmaps(texture, mesa_mipmaps(image)[1:])
+        if mipmaps and levels is None and self._uploads_mipmaps(image):
+            levels = mesa_mipmaps(image)[1:]
+        if mipmaps and levels is not None:
+            self._upload_mipmaps(texture, levels)
             texture.filter = (moderngl.LINEAR_MIPMAP_LINEAR, moderngl.LINEAR)  # as build_mipmaps sets it
             texture.anisotropy = self.anisotropy
         elif mipmaps:
@@ -332,6 +352,12 @@ class GLRenderer:
         else:
             texture.filter = (moderngl.LINEAR, moderngl.LINEAR)
         return texture
+
+    def _uploads_mipmaps(self, image: np.ndarray) -> bool:
+        """Whether this renderer uploads ``image``'s mipmaps made in numpy (llvmpipe, square power-of-two RGBA)
+        rather than having GL generate them."""
+        size = image.shape[0]
+        return self.software and self._gl is not None and image.shape[:3] == (size, size, 4) and size & (size - 1) == 0
 
     def _upload_mipmaps(self, texture, levels: list[np.ndarray]) -> None:
         """Levels 1.. of an RGBA texture (moderngl writes only levels it generated itself)."""
@@ -342,29 +368,25 @@ class GLRenderer:
             self._gl.tex_image_2d(_GL_TEXTURE_2D, level, _GL_RGBA8, pixels.shape[1], pixels.shape[0], 0, _GL_RGBA,
                                   _GL_UNSIGNED_BYTE, pixels.ctypes.data)
 
-    def set_appearance(self, material: Material, lighting: Lighting, background: Background) -> None:
-        """Upload the albedo (mipmapped) and specular textures, lights and the background."""
-        albedo = _as_rgb_uint8(material.albedo, "material.albedo")
-        # The specular map rides in the albedo's alpha channel: one texture fetch per fragment.
-        surface = np.empty((*albedo.shape[:2], 4), dtype=np.uint8)
-        surface[:, :, :3] = albedo
-        if material.specular_map is not None:
-            spec = np.asarray(material.specular_map, dtype=np.float32)
-            if spec.ndim != 2:
-                raise RenderError(f"material.specular_map: expected an (H, W) map, got shape {spec.shape}")
-            if spec.shape != albedo.shape[:2]:
-                import cv2
+    def surface_texture(self, material: Material) -> list[np.ndarray]:
+        """``material`` as the one (H, W, 4) uint8 texture the shader samples, then the mipmaps this renderer
+        uploads for it (none where GL makes them): what :meth:`set_appearance` uploads. Renderers of one kind take
+        the same list, so :class:`~portraittalker.render.lanes.LaneRenderer` makes it once for all its lanes."""
+        surface = _surface_image(material)
+        return [surface, *(mesa_mipmaps(surface)[1:] if self._uploads_mipmaps(surface) else [])]
 
-                spec = cv2.resize(spec, (albedo.shape[1], albedo.shape[0]), interpolation=cv2.INTER_LINEAR)
-            surface[:, :, 3] = np.clip(np.round(spec * 255.0), 0, 255).astype(np.uint8)
-        else:
-            surface[:, :, 3] = 255
+    def set_appearance(self, material: Material, lighting: Lighting, background: Background,
+                       surface: list[np.ndarray] | None = None) -> None:
+        """Upload the albedo (mipmapped) and specular textures, lights and the background; ``surface``: this
+        ``material``'s :meth:`surface_texture`, made already."""
+        surface = self.surface_texture(material) if surface is None else surface
         if len(lighting.lights) > MAX_LIGHTS:
             raise RenderError(f"lighting: at most {MAX_LIGHTS} directional lights, got {len(lighting.lights)}")
-        for name in ("surface_texture", "background_texture"):
+        for name in ("surface_map", "background_texture"):
             if getattr(self, name, None) is not None:
                 getattr(self, name).release()
-        self.surface_texture = self._texture(surface, mipmaps=True)
+        levels = surface[1:] if self._uploads_mipmaps(surface[0]) else None
+        self.surface_map = self._texture(surface[0], mipmaps=True, levels=levels)
         self.mesh_program["specular"].value = float(material.specular)
         program = self.mesh_program
         program["shininess"].value = float(material.shininess)
@@ -451,7 +473,7 @@ class GLRenderer:
             self.draw_fbo.use()
             self._clear_and_draw_background()
         ctx.enable(moderngl.DEPTH_TEST)
-        self.surface_texture.use(0)
+        self.surface_map.use(0)
         if self._gl is None:
             self.mesh_vao.render(moderngl.TRIANGLES)
         else:  # what VertexArray.render does, without the GIL
@@ -477,6 +499,20 @@ class GLRenderer:
         vertices = self._check_vertices(vertices, ())
         self._set_camera(camera)
         self._draw(self.attributes(vertices, out=self._attribute_rows))
+        return self._read()
+
+    def render_attributes(self, rows: np.ndarray, camera: Camera) -> np.ndarray:
+        """(S, 6) float32 ``[position, normal]`` rows of the split vertices -> frame, as :meth:`render` draws them.
+
+        The rows are what ``SplitVertexAttributes(renderer.split)`` makes of (V, 3) vertices, computed elsewhere
+        (generation computes them ahead, in their own thread: :mod:`portraittalker.render.prefetch`).
+        """
+        expected = (len(self.split.vertex_ids), 6)
+        if not isinstance(rows, np.ndarray) or rows.shape != expected or rows.dtype != np.float32:
+            raise RenderError(f"attribute rows: expected a float32 array of shape {expected}, got "
+                              f"{getattr(rows, 'dtype', type(rows).__name__)} {getattr(rows, 'shape', '')}")
+        self._set_camera(camera)
+        self._draw(np.ascontiguousarray(rows))
         return self._read()
 
     def warm_up(self, vertices: np.ndarray) -> None:

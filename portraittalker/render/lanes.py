@@ -15,7 +15,7 @@ and the first call that needs them waits (and raises what building raised, e.g. 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -26,6 +26,7 @@ from portraittalker.render.config import GLRendererConfig
 if TYPE_CHECKING:
     from portraittalker.head.params import HeadLike
     from portraittalker.render.gl import GLRenderer
+    from portraittalker.render.mesh import SplitMesh, TextureAtlas
     from portraittalker.render.scene import Background, Camera, Lighting, Material
 
 
@@ -72,23 +73,38 @@ class LaneRenderer:
         return self._renderers[0].result().software
 
     def set_appearance(self, material: Material, lighting: Lighting, background: Background) -> None:
-        """As :meth:`GLRenderer.set_appearance`, on every lane."""
-        self._on_each("set_appearance", material, lighting, background)
+        """As :meth:`GLRenderer.set_appearance`, on every lane; the texture and its mipmaps are made once, here."""
+        surface = self._renderers[0].result().surface_texture(material)
+        self._on_each("set_appearance", material, lighting, background, surface)
 
     def render(self, vertices: np.ndarray, camera: Camera) -> np.ndarray:
         """One (V, 3) frame on the first lane."""
         return self._executors[0].submit(lambda: self._renderers[0].result().render(vertices, camera)).result()
 
+    def topology(self) -> tuple[TextureAtlas, SplitMesh]:
+        """The first lane's ``(atlas, split)`` (waits for it to be built): what :meth:`render_attribute_sequence`'s
+        rows are laid out by."""
+        first = self._renderers[0].result()
+        return first.atlas, first.split
+
     def render_sequence(self, vertices: np.ndarray, camera: Camera) -> Iterator[np.ndarray]:
         """(N, V, 3) -> N frames in order, lazily; frame i is drawn by lane i mod ``lanes``, one frame per lane in
         flight."""
-        first = self._renderers[0].result()
-        vertices = first._check_vertices(vertices, (len(vertices),) if hasattr(vertices, "__len__") else ())
+        vertices = self._renderers[0].result()._check_vertices(
+            vertices, (len(vertices),) if hasattr(vertices, "__len__") else ())
+        return self._deal("render", vertices, camera)
+
+    def render_attribute_sequence(self, rows: Iterable[np.ndarray], camera: Camera) -> Iterator[np.ndarray]:
+        """Frames of (S, 6) attribute rows (:meth:`GLRenderer.render_attributes`), in order, dealt as
+        :meth:`render_sequence` deals vertices; ``rows`` is consumed as the lanes take frames."""
+        return self._deal("render_attributes", rows, camera)
+
+    def _deal(self, method: str, items: Iterable[np.ndarray], camera: Camera) -> Iterator[np.ndarray]:
         in_flight: deque[Future[np.ndarray]] = deque()
-        for index in range(len(vertices)):
+        for index, item in enumerate(items):
             lane = index % self.lanes
             renderer = self._renderers[lane].result()
-            in_flight.append(self._executors[lane].submit(renderer.render, vertices[index], camera))
+            in_flight.append(self._executors[lane].submit(getattr(renderer, method), item, camera))
             if len(in_flight) == self.lanes:
                 yield in_flight.popleft().result()
         while in_flight:
