@@ -317,12 +317,12 @@ class GenerationSession:
         # lanes plus the upload of the avatar's textures, and "render" includes any wait for the geometry.
         if avatar is not None:
             avatar.validate(head)
-        identity = self.designer.identity(prompt, seed) if avatar is None else avatar.identity
-        offsets = None if avatar is None else avatar.vertex_offsets
         with ExitStack() as stack:
             animating = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="animate")).submit(
                 self._animate, audio, seed)
             renderer = self.renderer
+            identity = self.designer.identity(prompt, seed) if avatar is None else avatar.identity
+            offsets = None if avatar is None else avatar.vertex_offsets
             geometry = stack.enter_context(AttributeStream(
                 lambda: iter_vertex_chunks(animating.result(), head, identity, offsets),
                 lambda: renderer.topology()[1], params.render.gl.prefetch_frames))

@@ -76,6 +76,22 @@ def test_failed_job_releases_the_renderer(one_second, small_params, tmp_path, lo
     assert loads["release"] == 3 and loads["head"] == 2
 
 
+def test_a_failed_design_stops_the_geometry_worker(one_second, small_params, tmp_path, monkeypatch):
+    """The frames' geometry is computed ahead from before the design ends; a design that fails stops it."""
+    import threading
+
+    from portraittalker.avatar.designer import AttributeDesigner
+
+    def fail(self, prompt, seed=0):
+        raise RuntimeError("painting failed")
+
+    monkeypatch.setattr(AttributeDesigner, "design", fail)
+    with pytest.raises(RuntimeError, match="painting failed"):
+        pipeline.generate_video("a man", one_second, tmp_path / "fail.mp4", small_params)
+    assert not any(t.name == "attributes-ahead" and t.is_alive() for t in threading.enumerate())
+    assert not (tmp_path / "fail.mp4").exists()
+
+
 def test_cached_session_is_per_thread_and_per_settings(small_params):
     import threading
 
