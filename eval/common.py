@@ -74,7 +74,7 @@ class Unavailable:
 
 def read_video_rgb(path: str | Path, max_frames: int | None = None) -> np.ndarray:
     """All (or the first ``max_frames``) frames of ``path`` as an (N, H, W, 3) uint8 RGB array."""
-    from portraittalker.video import read_frames
+    from portraittalker.media.video import read_frames
 
     path = Path(path)
     if not path.is_file():
@@ -87,7 +87,7 @@ def read_video_rgb(path: str | Path, max_frames: int | None = None) -> np.ndarra
 
 def load_audio_16k(path: str | Path) -> np.ndarray:
     """Mono float32 16 kHz samples of ``path`` (audio file or a video's audio track)."""
-    from portraittalker.audio import AudioError, load_audio
+    from portraittalker.media.audio import AudioError, load_audio
 
     try:
         return load_audio(path, sample_rate=SAMPLE_RATE, max_duration_s=None).samples

@@ -28,7 +28,7 @@ from eval.common import (
 )
 from eval.schema import DATASET_METRICS, PER_VIDEO_METRICS, EvalConfig, VideoEvaluation, VideoItem
 from eval.views import aggregate_by_view
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.files import write_text_atomic
 
 log = logging.getLogger(__name__)
 

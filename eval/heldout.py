@@ -32,7 +32,7 @@ import pandas as pd
 from eval.landmarks import RIGID_68, scaled68
 from portraittalker.data.tables import CLIPS_FILE
 from portraittalker.face.tracking import FaceTrack, track_video
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.files import write_text_atomic
 
 MOUTH_68 = np.arange(48, 68)
 GENERATORS = ("model", "baseline")
@@ -244,7 +244,7 @@ def language_mouth_stats(generators: dict[str, Any], head: Any, speech_dir: str 
     languages without video: the mouth should open when there is voice).
     """
     from eval.probe import mouth_gap_function
-    from portraittalker.audio import load_audio
+    from portraittalker.media.audio import load_audio
     from portraittalker.motion.schema import expression_columns
     from portraittalker.speech.tts import synthesize_speech
 

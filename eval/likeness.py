@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from portraittalker.io_utils import write_bytes_atomic, write_text_atomic
+from portraittalker.media.files import write_bytes_atomic, write_text_atomic
 
 DEFAULT_PROMPT = "a person, soft studio lighting, plain background"
 OUTER_EYE_CORNERS = (33, 263)

@@ -19,7 +19,7 @@ import pandas as pd
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from PIL import Image
 
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.files import write_text_atomic
 
 if TYPE_CHECKING:
     from eval.schema import EvalConfig, VideoEvaluation

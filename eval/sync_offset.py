@@ -1,8 +1,8 @@
 """Audio-visual offset and sync confidence (mouth-opening onsets vs speech spectral flux, SyncNet sign).
 
-The estimator lives in the library (:mod:`portraittalker.sync`, also used by the ``prepare`` stage's
+The estimator lives in the library (:mod:`portraittalker.data.av_sync`, also used by the ``prepare`` stage's
 A/V offset check); this module keeps the evaluation suite's names and turns the library's
-:class:`~portraittalker.sync.SyncUnavailable` into :class:`eval.common.MetricUnavailable`, which
+:class:`~portraittalker.data.av_sync.SyncUnavailable` into :class:`eval.common.MetricUnavailable`, which
 :func:`eval.evaluate.evaluate` reports instead of a number.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from eval.common import FPS, MetricUnavailable
-from portraittalker import sync as _sync
-from portraittalker.sync import (
+from portraittalker.data import av_sync as _sync
+from portraittalker.data.av_sync import (
     BAND_RANGE_HZ,
     N_BANDS,
     SyncOffsetConfig,
@@ -30,7 +30,7 @@ __all__ = ["BAND_RANGE_HZ", "N_BANDS", "SyncOffsetConfig", "SyncOffsetResult", "
 
 def estimate_av_offset(mouth_opening: np.ndarray, audio_16k: np.ndarray, config: SyncOffsetConfig | None = None,
                        fps: float = FPS) -> SyncOffsetResult:
-    """:func:`portraittalker.sync.estimate_av_offset`, raising ``MetricUnavailable`` when it cannot be measured."""
+    """:func:`portraittalker.data.av_sync.estimate_av_offset`, raising ``MetricUnavailable`` where it cannot measure."""
     try:
         return _sync.estimate_av_offset(mouth_opening, audio_16k, config, fps)
     except SyncUnavailable as error:

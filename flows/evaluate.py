@@ -23,7 +23,7 @@ from prefect.artifacts import create_markdown_artifact
 from eval.evaluate import check_regressions
 from flows.generate import generate_batch
 from portraittalker.config import load_params
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.files import write_text_atomic
 from tasks.evaluate import evaluate_videos, heldout_task
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, metric_name, mlflow_run
 

@@ -26,15 +26,10 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from portraittalker.batch import ManifestError, read_manifest_rows, write_results_table
 from portraittalker.config import Params, load_params
-from portraittalker.io_utils import (
-    OutputPathError,
-    Terminated,
-    check_writable_dir,
-    sweep_stale_temps,
-    terminate_on_sigterm,
-)
+from portraittalker.media.files import sweep_stale_temps
+from portraittalker.media.outputs import OutputPathError, Terminated, check_writable_dir, terminate_on_sigterm
+from portraittalker.media.video import abort_open_writers
 from portraittalker.render.views import NOVEL_VIEWS
-from portraittalker.video import abort_open_writers
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.generate import generate_job, job_row
 

@@ -35,7 +35,7 @@ from portraittalker.data.speech_sync import learned_shift
 from portraittalker.data.synth.corpus import make_synthetic_corpus
 from portraittalker.data.tables import LEARNED_CONFIDENCE_COLUMN, LEARNED_OFFSET_COLUMN, TRIM_START_COLUMN
 from portraittalker.head import head_from_config
-from portraittalker.io_utils import atomic_path, write_text_atomic
+from portraittalker.media.files import atomic_path, write_text_atomic
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run
 from tasks.prepare import map_clips_over_tasks
 

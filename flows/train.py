@@ -21,7 +21,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from portraittalker.config import load_params
 from portraittalker.head import head_from_config
-from portraittalker.io_utils import atomic_path, write_text_atomic
+from portraittalker.media.files import atomic_path, write_text_atomic
 from portraittalker.motion.checkpoint import load_motion_model, write_packaged_checkpoint
 from portraittalker.motion.features import uses_encoder_features
 from tasks.experiment import log_artifacts, log_metrics, markdown_table, mlflow_run

@@ -3,7 +3,7 @@
 Search order for a named asset file: ``$PORTRAITTALKER_ASSETS``, ``~/.cache/portraittalker``,
 then ``../shared/assets`` beside the checkout (the developers' and CI's copy). Optional assets
 (FLAME, pretrained weights) may also be named by their own environment variable; see
-:data:`ASSET_TABLE` and :func:`check_assets`. Pulling ICT-FaceKit lives in :mod:`portraittalker.assets_ict`.
+:data:`ASSET_TABLE` and :func:`check_assets`. Pulling ICT-FaceKit lives in :mod:`portraittalker.head.ict_asset`.
 """
 
 from __future__ import annotations

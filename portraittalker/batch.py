@@ -21,7 +21,7 @@ from filelock import FileLock, Timeout
 
 from portraittalker import __version__
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import atomic_path, file_sha256
+from portraittalker.media.files import atomic_path, file_sha256
 from portraittalker.validation import InvalidValueError, check_pitch, check_seed, check_yaw
 
 log = logging.getLogger(__name__)

@@ -123,15 +123,15 @@ def animate(
 ) -> None:
     """Write the per-frame motion table (25 fps) for a speech recording."""
     _setup_logging(verbose)
-    from portraittalker.io_utils import check_output_path
+    from portraittalker.media.outputs import check_output_path
     from portraittalker.validation import check_seed
 
     _check_options(seed=(check_seed, seed))
     check_output_path(out, option="--out", suffixes=[".parquet"], kind="motion table",
                       inputs=[audio, params_path, checkpoint], is_previous_output=_is_motion_table, force=force)
-    from portraittalker.audio import load_audio
     from portraittalker.config import load_params
     from portraittalker.head import head_from_config
+    from portraittalker.media.audio import load_audio
     from portraittalker.pipeline import animate as animate_audio
 
     overrides = {"motion": {"generator": motion}} if motion else {}
@@ -309,7 +309,7 @@ def assets_pull(
     no_verify: Annotated[bool, typer.Option("--no-verify", help="Skip the content sha256 check")] = False,
 ) -> None:
     """Download (or take from --from) and convert an openly licensed asset."""
-    from portraittalker.assets_ict import ICT_FACEKIT_CONTENT_SHA256, ICT_FACEKIT_URL, pull_ict_facekit
+    from portraittalker.head.ict_asset import ICT_FACEKIT_CONTENT_SHA256, ICT_FACEKIT_URL, pull_ict_facekit
 
     if name != "ict-facekit":
         raise ValueError(f"unknown asset {name!r}: only 'ict-facekit' can be pulled; "

@@ -53,7 +53,7 @@ def user_errors() -> Iterator[None]:
     """A user error becomes one ``error:`` line (exit 2); SIGTERM/Ctrl-C end the command through its cleanup
     (exit 143/130); a library warning prints as one ``warning:`` line. Anything else is a bug and keeps its
     traceback; click's own exits, aborts and usage errors pass through untouched."""
-    from portraittalker.io_utils import Terminated, terminate_on_sigterm
+    from portraittalker.media.outputs import Terminated, terminate_on_sigterm
 
     try:
         with terminate_on_sigterm(), _clean_warnings():

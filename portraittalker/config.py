@@ -15,14 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from portraittalker.appearance.config import AppearanceConfig
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio_config import AudioConfig, SpeechConfig
 from portraittalker.avatar.config import DesignerConfig
 from portraittalker.data.config import PrepareConfig, SynthCorpusConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.config import FLAMEConfig
+from portraittalker.media.config import AudioConfig
 from portraittalker.metrics_config import EvalConfig
 from portraittalker.motion.config import BaselineLipSyncConfig, TrainConfig, train_preset
 from portraittalker.render.config import DiffRendererConfig, GLRendererConfig
+from portraittalker.speech.config import SpeechConfig
 
 DEFAULT_PARAMS_PATH = REPO_ROOT / "params.yaml"
 

@@ -4,7 +4,7 @@ Each library error derives from :class:`PortraitTalkerError` *and* keeps its bui
 ``RuntimeError``, ``FileNotFoundError`` ...), so ``except ValueError`` callers keep working while a caller that
 wants "anything PortraitTalker refused" — the CLI, a batch runner — can catch one class.
 
-Not rooted here: warnings (they are not raised), :class:`portraittalker.io_utils.Terminated` (a signal, a
+Not rooted here: warnings (they are not raised), :class:`portraittalker.media.outputs.Terminated` (a signal, a
 ``BaseException`` like ``KeyboardInterrupt``: ``except Exception`` must not swallow it) and the espeak worker's
 private error (that script runs alone in a subprocess and imports nothing of the package).
 """

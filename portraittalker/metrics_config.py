@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from portraittalker.audio_config import SyncOffsetConfig
+from portraittalker.data.config import SyncOffsetConfig
 
 FEATURE_DIM = 2048  # pool3, the features of the published FIDs
 DIMS = (64, 192, 768, 2048)  # pytorch-fid --dims (InceptionV3.BLOCK_INDEX_BY_DIM)

@@ -26,21 +26,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from portraittalker.audio import Audio, load_audio
 from portraittalker.avatar.asset import Avatar
 from portraittalker.avatar.designer import AttributeDesigner
 from portraittalker.avatar.postprocess import apply_film_grain
 from portraittalker.config import Params
 from portraittalker.head import head_from_config, rig_from_config
 from portraittalker.head.params import as_numpy, uses_torch
-from portraittalker.io_utils import check_output_path
+from portraittalker.media.audio import Audio, load_audio
+from portraittalker.media.outputs import check_output_path
+from portraittalker.media.video import VideoWriter, is_portraittalker_video
 from portraittalker.motion.checkpoint_file import DEFAULT_CHECKPOINT
 from portraittalker.motion.frames import MotionFrames
 from portraittalker.render.lanes import LaneRenderer
 from portraittalker.render.prefetch import AttributeStream
 from portraittalker.render.scene import Camera
 from portraittalker.validation import check_fps, check_image_size, check_pitch, check_seed, check_yaw
-from portraittalker.video import VideoWriter, is_portraittalker_video
 
 if TYPE_CHECKING:
     from portraittalker.head.base import HeadModel

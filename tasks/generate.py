@@ -13,7 +13,7 @@ from eval.views import view_name
 from portraittalker.avatar.asset import Avatar
 from portraittalker.batch import Job, is_up_to_date, job_inputs_hash, sidecar_path
 from portraittalker.config import Params
-from portraittalker.io_utils import file_sha256, write_text_atomic
+from portraittalker.media.files import file_sha256, write_text_atomic
 from portraittalker.pipeline import cached_session, check_video_output, motion_checkpoint_path
 from portraittalker.process_tuning import tune_process_memory, use_one_blas_thread
 

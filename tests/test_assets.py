@@ -18,7 +18,7 @@ from portraittalker.assets import (
     npz_content_sha256,
     require_asset,
 )
-from portraittalker.assets_ict import (
+from portraittalker.head.ict_asset import (
     ICT_FACEKIT_COMMIT,
     ICT_FACEKIT_CONTENT_SHA256,
     ICT_FACEKIT_URL,

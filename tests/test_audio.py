@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from scipy.signal import resample_poly
 
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio import (
+from portraittalker.media.audio import (
     Audio,
     AudioConfig,
     AudioDecodeError,
@@ -44,7 +44,7 @@ def test_stereo_16k_wav_is_averaged_to_mono() -> None:
 
 @pytest.mark.parametrize("name", ["RD_Radio31_000.wav", "RD_Radio34_002.wav"])
 def test_a_16k_pcm_wav_read_directly_gives_ffmpegs_samples(name: str, monkeypatch) -> None:
-    from portraittalker import audio as audio_module
+    from portraittalker.media import audio as audio_module
 
     path = SHARED / "speech" / name
     direct = load_audio(path)

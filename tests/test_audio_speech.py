@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from portraittalker.audio import MissingToolError, load_audio
+from portraittalker.media.audio import MissingToolError, load_audio
 from portraittalker.speech import espeak
 from portraittalker.speech.tts import SpeechSynthesisError, synthesize_speech
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio import Audio, load_audio
 from portraittalker.head.base import HeadModel
 from portraittalker.head.ict import JAW_OPEN_RAD_PER_WEIGHT, ICTFaceKit
+from portraittalker.media.audio import Audio, load_audio
 from portraittalker.motion.baseline import BaselineLipSync, BaselineLipSyncConfig
 from portraittalker.motion.schema import EXP_PREFIX, MotionTable
 

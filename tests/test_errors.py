@@ -16,13 +16,13 @@ from typer.testing import CliRunner
 import portraittalker
 from portraittalker.cli import app
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import Terminated
+from portraittalker.media.outputs import Terminated
 from portraittalker.media.tools import MissingToolError, require_tool
 
 runner = CliRunner()
 # Deliberately outside the root: a signal (like KeyboardInterrupt, `except Exception` must not catch it), and the
 # espeak worker's private error (that script runs alone in a subprocess and imports nothing of the package).
-NOT_ROOTED = {"portraittalker.io_utils.Terminated", "portraittalker.speech._espeak_worker.WorkerError"}
+NOT_ROOTED = {"portraittalker.media.outputs.Terminated", "portraittalker.speech._espeak_worker.WorkerError"}
 
 
 def _library_exception_classes() -> dict[str, type[BaseException]]:
@@ -53,9 +53,9 @@ def test_every_library_exception_derives_from_the_root() -> None:
 
 
 def test_rooted_errors_keep_their_builtin_bases() -> None:
-    from portraittalker.audio import AudioError, AudioFileNotFound
-    from portraittalker.io_utils import OutputPathError
-    from portraittalker.video import VideoError
+    from portraittalker.media.audio import AudioError, AudioFileNotFound
+    from portraittalker.media.outputs import OutputPathError
+    from portraittalker.media.video import VideoError
 
     assert issubclass(AudioError, ValueError) and issubclass(AudioFileNotFound, FileNotFoundError)
     assert issubclass(OutputPathError, ValueError) and issubclass(VideoError, RuntimeError)
@@ -115,8 +115,8 @@ def test_missing_tool_names_the_tool_and_how_to_install_it(tmp_path: Path, monke
 
 
 def test_every_caller_raises_the_one_missing_tool_error(tmp_path: Path, monkeypatch) -> None:
-    import portraittalker.audio as audio
     import portraittalker.data.quality as quality
+    import portraittalker.media.audio as audio
     from portraittalker.media import tools
 
     assert audio.MissingToolError is quality.MissingToolError is MissingToolError

@@ -126,7 +126,7 @@ def test_weight_errors(weight_files, tmp_path, no_download) -> None:
 
 def test_evaluate_reports_lpips(weight_files, tmp_path) -> None:
     from eval.evaluate import evaluate
-    from portraittalker.video import VideoWriter
+    from portraittalker.media.video import VideoWriter
 
     rng = np.random.default_rng(0)
     video = tmp_path / "clip.mp4"

@@ -9,9 +9,9 @@ from typer.testing import CliRunner
 
 from portraittalker.cli import app
 from portraittalker.config import load_params
+from portraittalker.media.video import probe_video, read_frames
 from portraittalker.motion.schema import MotionTable
 from portraittalker.pipeline import generate_video
-from portraittalker.video import probe_video, read_frames
 
 runner = CliRunner()
 

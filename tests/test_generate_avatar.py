@@ -8,8 +8,8 @@ from typer.testing import CliRunner
 from portraittalker.avatar.designer import AttributeDesigner, DesignerConfig
 from portraittalker.cli import app
 from portraittalker.config import load_params
+from portraittalker.media.video import read_frames
 from portraittalker.pipeline import generate_video
-from portraittalker.video import read_frames
 
 
 def test_a_given_avatar_is_rendered_with_its_offsets(ict_head, one_second, tmp_path):

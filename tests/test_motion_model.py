@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from portraittalker.audio import Audio
+from portraittalker.media.audio import Audio
 from portraittalker.motion.checkpoint import (
     CheckpointError,
     HeadMismatchError,

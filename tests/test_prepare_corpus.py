@@ -12,6 +12,7 @@ import soundfile as sf
 
 from portraittalker.assets import REPO_ROOT
 from portraittalker.config import PrepareInput, load_params
+from portraittalker.data.av_sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
 from portraittalker.data.inputs import ClipInput, PrepareError, collect_manifest_inputs
 from portraittalker.data.normalise import CropConfig, face_square, normalise_clip
 from portraittalker.data.prepare import PrepareConfig, prepare_clip
@@ -20,7 +21,6 @@ from portraittalker.data.prepare.dataset import _finalise_clips
 from portraittalker.data.quality import AVOffsetConfig, check_av_offset, probe_media
 from portraittalker.data.tables import CLIP_COLUMNS, DatasetMeta, read_dataset_tables, write_table
 from portraittalker.face.tracking import FaceTracker, track_video
-from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 CORPUS = SHARED / "real_corpus"
@@ -222,10 +222,10 @@ def test_sync_estimator_lives_in_the_library():
     with pytest.raises(MetricUnavailable, match="too short"):
         eval_estimate(np.zeros(20), np.zeros(20 * 640))
     import eval.sync_offset
-    import portraittalker.sync
+    import portraittalker.data.av_sync
 
-    assert eval.sync_offset.speech_flux is portraittalker.sync.speech_flux
-    assert eval.sync_offset.SyncOffsetConfig is portraittalker.sync.SyncOffsetConfig
+    assert eval.sync_offset.speech_flux is portraittalker.data.av_sync.speech_flux
+    assert eval.sync_offset.SyncOffsetConfig is portraittalker.data.av_sync.SyncOffsetConfig
 
 
 @pytest.mark.slow

@@ -22,11 +22,12 @@ from conftest import one_error_line
 from typer.testing import CliRunner
 
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio import NotSpeechWarning, SilentAudioWarning, load_audio, speech_presence_problem
 from portraittalker.batch import ManifestError, read_manifest, read_manifest_rows, write_results_table
 from portraittalker.cli import app
 from portraittalker.config import load_params
-from portraittalker.io_utils import OutputPathError, reserve_temp, sweep_stale_temps
+from portraittalker.media.audio import NotSpeechWarning, SilentAudioWarning, load_audio, speech_presence_problem
+from portraittalker.media.files import reserve_temp, sweep_stale_temps
+from portraittalker.media.outputs import OutputPathError
 from portraittalker.pipeline import check_video_output, generate_video
 
 runner = CliRunner()
@@ -98,7 +99,7 @@ def test_generate_replaces_its_own_output_and_force_replaces_others(one_second, 
     foreign = _foreign_mp4(tmp_path / "theirs.mp4")
     result = _generate("--audio", str(one_second), "--out", str(foreign), "--size", "64", "--force")
     assert result.exit_code == 0, result.output
-    from portraittalker.video import is_portraittalker_video
+    from portraittalker.media.video import is_portraittalker_video
     assert is_portraittalker_video(foreign) and is_portraittalker_video(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.mp4", "theirs.mp4"]
 

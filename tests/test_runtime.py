@@ -15,10 +15,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from portraittalker.audio import load_audio
 from portraittalker.head.ict import ICTFaceKit
 from portraittalker.head.ict_rig import ICTRig
 from portraittalker.head.params import HeadParams
+from portraittalker.media.audio import load_audio
 from portraittalker.motion import numpy_ops as ops
 from portraittalker.motion.checkpoint import (
     DEFAULT_CHECKPOINT,

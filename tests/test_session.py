@@ -7,8 +7,8 @@ import pytest
 
 from portraittalker import pipeline
 from portraittalker.config import load_params
+from portraittalker.media.video import read_frames
 from portraittalker.render.lanes import LaneRenderer
-from portraittalker.video import read_frames
 
 
 @pytest.fixture(scope="module")

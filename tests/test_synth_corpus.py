@@ -16,10 +16,10 @@ from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.data.synth.corpus import make_synthetic_corpus
 from portraittalker.data.synth.writer import CORPUS_FILE, PHONEMES_FILE
 from portraittalker.data.tables import CLIP_COLUMNS, CLIPS_FILE, DATASET_METADATA_KEY, TRUTH_FILE
+from portraittalker.media.video import probe_video, read_frames
 from portraittalker.motion.schema import motion_columns
 from portraittalker.render.gl import GLRendererConfig
 from portraittalker.speech.espeak import UnknownLanguageError
-from portraittalker.video import probe_video, read_frames
 
 SIZE = 128
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from portraittalker.assets import REPO_ROOT
-from portraittalker.audio import Audio, MissingToolError, load_audio
-from portraittalker.video import (
+from portraittalker.media.audio import Audio, MissingToolError, load_audio
+from portraittalker.media.video import (
     VideoDecodeError,
     VideoEncodeError,
     VideoFileNotFound,
@@ -93,7 +93,7 @@ def test_a_process_exiting_mid_video_stops_ffmpeg_and_leaves_nothing(tmp_path) -
     """A daemon job thread still writing when the process exits (a SIGTERM'd batch flow): no ffmpeg, no temp file."""
     script = textwrap.dedent(f"""
         import threading, time, numpy as np
-        from portraittalker.video import VideoWriter
+        from portraittalker.media.video import VideoWriter
         def job():
             with VideoWriter({str(tmp_path / "out.mp4")!r}, 64, 48) as writer:
                 while True:

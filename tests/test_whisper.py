@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from portraittalker.audio import load_audio
+from portraittalker.media.audio import load_audio
 from portraittalker.motion import whisper
 from portraittalker.motion.feature_cache import FeatureCache
 from portraittalker.motion.whisper import (

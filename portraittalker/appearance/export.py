@@ -18,7 +18,7 @@ import torch
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.schema import MotionTable
 
 ARKIT_BLENDSHAPES = (

@@ -13,11 +13,18 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, model_validator
 
-from portraittalker.audio_config import SyncOffsetConfig
 from portraittalker.face.config import FittingConfig
 from portraittalker.motion.config import FPS
 from portraittalker.render.config import GLRendererConfig
 from portraittalker.speech.config import CoarticulationConfig
+
+
+class SyncOffsetConfig(BaseModel):
+    """The onset A/V-offset estimator's windows (:mod:`portraittalker.data.av_sync`; also ``evaluate.metrics``)."""
+
+    max_lag: int = Field(15, ge=1, description="lags searched: ±max_lag frames")
+    window_frames: int = Field(100, ge=10, description="correlation window (frames)")
+    window_hop: int = Field(25, ge=1, description="hop between windows (frames)")
 
 
 class QualityConfig(BaseModel):
@@ -64,7 +71,7 @@ class LearnedOffsetConfig(BaseModel):
 class AVOffsetConfig(BaseModel):
     """The A/V offset check after tracking (params.yaml section ``prepare.av_offset``).
 
-    The offset is measured with :func:`portraittalker.sync.estimate_av_offset` (SyncNet sign:
+    The offset is measured with :func:`portraittalker.data.av_sync.estimate_av_offset` (SyncNet sign:
     positive = the audio leads the mouth). ``|offset| < shift_min_frames``: kept as is;
     up to ``max_shift_frames`` with ``confidence >= min_confidence``: the audio is delayed by
     ``offset`` frames (advanced if negative); larger, or large but below ``min_confidence``: rejected

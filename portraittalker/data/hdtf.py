@@ -28,7 +28,7 @@ from portraittalker.data.inputs import ClipInput, speaker_from_clip_id
 from portraittalker.data.normalise import run_ffmpeg
 from portraittalker.data.quality import ClipRejected, MediaInfo, Rejection, probe_media, reject
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.schema import FPS
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,7 @@ from portraittalker.data.config import CropConfig
 from portraittalker.data.quality import ClipRejected, MediaInfo, reject
 from portraittalker.media.files import atomic_path
 from portraittalker.media.tools import require_tool
-from portraittalker.video import VideoError, read_frames
+from portraittalker.media.video import VideoError, read_frames
 
 COPYABLE_VIDEO_CODECS = ("h264", "mpeg4", "hevc")
 ALIGNED_TOLERANCE_S = 1e-3

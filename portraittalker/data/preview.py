@@ -20,7 +20,7 @@ import torch
 
 from portraittalker.data.config import PreviewConfig
 from portraittalker.head.base import HeadModel, HeadParams
-from portraittalker.io_utils import atomic_path, write_text_atomic
+from portraittalker.media.files import atomic_path, write_text_atomic
 from portraittalker.render.scene import Camera
 
 log = logging.getLogger(__name__)

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from portraittalker.data.av_sync import SyncOffsetResult
 from portraittalker.data.config import AVOffsetConfig, QualityConfig
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.face.tracking import FaceTrack
@@ -24,7 +25,6 @@ from portraittalker.media.probe import probe_json, run_ffprobe
 # Re-exported: both lived here before media/ (callers outside the package may still import them from here).
 from portraittalker.media.tools import MissingToolError as MissingToolError
 from portraittalker.media.tools import require_tool as require_tool
-from portraittalker.sync import SyncOffsetResult
 
 REJECTION_CODES = (
     "missing_file", "zero_byte", "corrupt", "audio_only", "no_audio", "too_short", "silent_audio",

@@ -1,7 +1,7 @@
 """A second A/V-offset check with a learned speech→mouth predictor, cross-fitted over the dataset's own speakers.
 
-The onset estimator of :mod:`portraittalker.sync` is weak on short clips: it shifted one in-sync 8 s clip by 7 frames
-(peak-median confidence 0.24, above the 0.2 needed). After every clip is tracked, this check predicts each real
+The onset estimator of :mod:`portraittalker.data.av_sync` is weak on short clips: it shifted one in-sync 8 s clip by
+7 frames (peak-median confidence 0.24, above the 0.2 needed). After every clip is tracked, this check predicts each real
 clip's mouth opening from its frozen Whisper features with a ridge regression trained on *the other speakers*
 only (leave-one-speaker-out, so no clip judges its own alignment), and takes the lag of the best correlation
 between the prediction and the tracked opening as the clip's residual offset. A residual of this check's own

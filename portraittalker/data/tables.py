@@ -40,7 +40,7 @@ import pyarrow.parquet as pq
 
 from portraittalker.dataset_layout import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 
 CLIP_COLUMNS = [
     "clip_id", "source", "speaker_id", "language", "split", "n_frames", "fps", "duration_s", "audio_path",

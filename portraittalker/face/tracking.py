@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.video import VideoDecodeError, VideoFileNotFound, probe_video, read_frames
+from portraittalker.media.video import VideoDecodeError, VideoFileNotFound, probe_video, read_frames
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class FaceTracker:
 
 
 def iter_video_rgb(path: str | Path, max_frames: int | None = None) -> tuple[float, Iterable[np.ndarray]]:
-    """(fps, RGB frame iterator) of ``path``: every decoded frame once (:func:`portraittalker.video.read_frames`).
+    """(fps, RGB frame iterator) of ``path``: every decoded frame once (:func:`portraittalker.media.video.read_frames`).
 
     Errors are :class:`TrackingError`: a missing or undecodable file when called, a decode failure while iterating.
     """

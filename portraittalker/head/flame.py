@@ -462,7 +462,7 @@ def _load_uvs(path: Path, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
                 raise FlameFormatError(f"{path}: expected keys 'vt' and 'ft', found {data.files}")
             vt, ft = data["vt"], data["ft"]
     else:
-        from portraittalker.assets_ict import read_obj_polygons
+        from portraittalker.head.ict_asset import read_obj_polygons
 
         mesh = read_obj_polygons(path)
         if any(len(p) != 3 for p in mesh.polygon_uvs):

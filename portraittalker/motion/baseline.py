@@ -50,8 +50,8 @@ import math
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, maximum_filter1d
 
-from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, n_video_frames
 from portraittalker.head.base import HeadModel
+from portraittalker.media.audio import DEFAULT_SAMPLE_RATE, Audio, n_video_frames
 from portraittalker.motion.config import BaselineLipSyncConfig
 from portraittalker.motion.schema import EXP_PREFIX, MotionTable
 

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from portraittalker.head.base import HeadModel
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.checkpoint_file import (  # noqa: F401  (re-exported: this module's public names)
     CHECKPOINT_FORMAT,
     DEFAULT_CHECKPOINT,

@@ -32,7 +32,7 @@ import soundfile as sf
 from portraittalker.dataset_layout import CLIPS_FILE, DATASET_METADATA_KEY, FRAMES_FILE, TRUTH_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.base import HeadModel
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.config import AugmentConfig
 from portraittalker.motion.features import SAMPLE_RATE, SAMPLES_PER_FRAME, resample_to_model_rate
 from portraittalker.motion.schema import FPS, MotionTable, motion_columns

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.dataset import AugmentConfig, MotionClip, augment_window
 from portraittalker.motion.whisper import WhisperEncoder
 

@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from portraittalker.head.base import HeadModel, HeadParams
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.config import FPS
 from portraittalker.motion.frames import (  # noqa: F401  (re-exported: the schema's column names)
     EXP_PREFIX,

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from portraittalker.audio import n_video_frames as audio_frames
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head.params import as_numpy
+from portraittalker.media.audio import n_video_frames as audio_frames
 from portraittalker.motion.config import FPS, SAMPLE_RATE
 
 

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from portraittalker.dataset_layout import CLIPS_FILE
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.head import HeadModel, load_head_model
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.files import write_text_atomic
 from portraittalker.motion.checkpoint import head_identity, model_from_payload, read_checkpoint, save_checkpoint
 from portraittalker.motion.config import TRAIN_PRESETS as TRAIN_PRESETS
 from portraittalker.motion.config import LossWeights, TrainConfig

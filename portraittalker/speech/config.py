@@ -1,4 +1,5 @@
-"""Coarticulation settings (``synth.coarticulation`` in params.yaml), pydantic only: no numpy or scipy."""
+"""Speech settings, pydantic only (no numpy or scipy): ``speech`` (synthetic speech for demos and the synthetic
+corpus) and ``synth.coarticulation``."""
 
 from __future__ import annotations
 
@@ -17,3 +18,11 @@ class CoarticulationConfig(BaseModel):
     short_pause_s: float = Field(
         0.15, gt=0, description="pauses shorter than this pull towards rest proportionally less (syllable gaps)"
     )
+
+
+class SpeechConfig(BaseModel):
+    """``speech`` section of params.yaml (synthetic speech for demos and the synthetic corpus)."""
+
+    language: str = Field("en", description="espeak-ng language/voice code, e.g. en, en-us, de, fr")
+    voice: str | None = Field(None, description="espeak-ng voice variant, e.g. f3, m3, klatt (None = default)")
+    words_per_minute: int = Field(160, ge=80, le=450)

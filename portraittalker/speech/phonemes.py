@@ -13,7 +13,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 from scipy.signal import resample_poly
 
-from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio
+from portraittalker.media.audio import DEFAULT_SAMPLE_RATE, Audio
 from portraittalker.speech.espeak import EspeakError, synthesize_native
 from portraittalker.speech.visemes import PhonemeTiming
 

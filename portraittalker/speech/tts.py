@@ -2,7 +2,7 @@
 
 espeak-ng is a formant synthesiser: robotic, but deterministic, offline, multilingual and a
 Debian package. The samples come from the one espeak-ng front end (:mod:`portraittalker.speech.espeak`),
-synthesised as the ``espeak-ng`` command does; they are decoded through :func:`portraittalker.audio.load_audio`,
+synthesised as the ``espeak-ng`` command does; they are decoded through :func:`portraittalker.media.audio.load_audio`,
 so the result follows the pipeline's audio convention (16 kHz mono float32).
 """
 
@@ -13,9 +13,9 @@ import tempfile
 import wave
 from pathlib import Path
 
-from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, load_audio, write_wav
-from portraittalker.audio_config import SpeechConfig as SpeechConfig
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.media.audio import DEFAULT_SAMPLE_RATE, Audio, load_audio, write_wav
+from portraittalker.speech.config import SpeechConfig as SpeechConfig
 from portraittalker.speech.espeak import (
     EspeakError,
     EspeakNotInstalledError,

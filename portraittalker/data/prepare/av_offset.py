@@ -1,4 +1,4 @@
-"""The per-clip A/V-offset check: measure the offset (:mod:`portraittalker.sync`), then shift the audio or reject.
+"""The per-clip A/V-offset check: measure it (:mod:`portraittalker.data.av_sync`), then shift the audio or reject.
 
 See :class:`~portraittalker.data.quality.AVOffsetConfig` for the thresholds; the second, learned check over
 the whole dataset is :func:`portraittalker.data.speech_sync.refine_av_offsets`.
@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 from scipy import signal
 
+from portraittalker.data.av_sync import SAMPLE_RATE as SYNC_SAMPLE_RATE
+from portraittalker.data.av_sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
 from portraittalker.data.config import PrepareConfig
 from portraittalker.data.normalise import mux_audio, shift_audio
 from portraittalker.data.quality import AVOffsetConfig, ClipRejected, check_av_offset
 from portraittalker.data.tables import AV_CONFIDENCE_COLUMN, AV_OFFSET_COLUMN, AV_SHIFT_COLUMN
 from portraittalker.face.tracking import FaceTrack
 from portraittalker.motion.schema import FPS
-from portraittalker.sync import SAMPLE_RATE as SYNC_SAMPLE_RATE
-from portraittalker.sync import SyncOffsetResult, SyncUnavailable, estimate_av_offset
 
 log = logging.getLogger(__name__)
 

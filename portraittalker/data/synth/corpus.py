@@ -13,7 +13,6 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from portraittalker.audio import write_wav
 from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.data.synth.motion import synthesize_motion
 from portraittalker.data.synth.plan import plan_corpus, seeded_rng, speaker_profile
@@ -31,7 +30,8 @@ from portraittalker.data.synth.writer import (
 from portraittalker.data.tables import CAMERA_COLUMN, IDENTITY_COLUMN, write_table
 from portraittalker.head.base import HeadModel
 from portraittalker.head.ict import ICTFaceKit
-from portraittalker.io_utils import write_text_atomic
+from portraittalker.media.audio import write_wav
+from portraittalker.media.files import write_text_atomic
 from portraittalker.motion.schema import FPS
 from portraittalker.speech.visemes import phonemes_to_visemes
 

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from portraittalker.audio import Audio
 from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.data.synth.plan import ClipPlan, SpeakerProfile, seeded_rng
 from portraittalker.head.base import HeadModel, HeadParams
+from portraittalker.media.audio import Audio
+from portraittalker.media.video import VideoWriter
 from portraittalker.motion.schema import FPS, MotionTable
 from portraittalker.render.gl import GLRenderer, GLRendererConfig
 from portraittalker.render.scene import Camera
-from portraittalker.video import VideoWriter
 
 
 class ClipRenderer:

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from portraittalker.audio import Audio
 from portraittalker.data.config import SynthCorpusConfig
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.media.audio import Audio
 from portraittalker.motion.schema import FPS
 from portraittalker.speech.espeak import UnknownLanguageError, espeak_languages
 from portraittalker.speech.phonemes import SpeechParams, synthesize_with_phonemes

@@ -28,7 +28,7 @@ from portraittalker.data.tables import (
     write_table,
 )
 from portraittalker.head.base import HeadModel
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 from portraittalker.motion.schema import FPS
 from portraittalker.speech.visemes import PhonemeTiming, phoneme_to_viseme
 

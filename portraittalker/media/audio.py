@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from portraittalker.audio_config import DEFAULT_MAX_DURATION_S, DEFAULT_SAMPLE_RATE
-from portraittalker.audio_config import AudioConfig as AudioConfig
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.media.config import DEFAULT_MAX_DURATION_S, DEFAULT_SAMPLE_RATE
+from portraittalker.media.config import AudioConfig as AudioConfig
 from portraittalker.media.files import atomic_path
 from portraittalker.media.probe import probe_json, run_ffprobe
 
@@ -106,7 +106,7 @@ def n_video_frames(n_samples: int, sample_rate: int, fps: float = 25) -> int:
 
     Frame ``i`` shows the interval ``[i / fps, (i + 1) / fps)``, so the video is never shorter than the
     audio and at most one frame longer (the last frame's partial remainder is padded with silence
-    by :class:`portraittalker.video.VideoWriter`). Exact rational arithmetic avoids off-by-one
+    by :class:`portraittalker.media.video.VideoWriter`). Exact rational arithmetic avoids off-by-one
     frames from float rounding (e.g. 8 s at 16 kHz is exactly 200 frames, not 201).
     """
     if n_samples < 0 or sample_rate <= 0 or fps <= 0:

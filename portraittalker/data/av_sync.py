@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import signal
 
-from portraittalker.audio_config import SyncOffsetConfig
+from portraittalker.data.config import SyncOffsetConfig
 from portraittalker.errors import PortraitTalkerError
 
 FPS = 25

@@ -27,7 +27,7 @@ import numpy as np
 
 from portraittalker.assets import ICT_FACEKIT, npz_content_sha256
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.io_utils import atomic_path
+from portraittalker.media.files import atomic_path
 
 ICT_FACEKIT_COMMIT = "da5f95a607f5e6b37755b38d3385d7f2853732e5"
 ICT_FACEKIT_URL = f"https://codeload.github.com/ICT-VGL/ICT-FaceKit/zip/{ICT_FACEKIT_COMMIT}"

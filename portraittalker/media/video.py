@@ -6,7 +6,7 @@ It writes to a temporary file beside the target and renames it only after ffmpeg
 crash or exception leaves neither a partial video nor a temp file behind.
 
 A/V alignment: with audio, the caller must write exactly ``n_video_frames(audio)`` frames
-(:func:`portraittalker.audio.n_video_frames`). The audio is padded with silence up to the end of
+(:func:`portraittalker.media.audio.n_video_frames`). The audio is padded with silence up to the end of
 the last frame, so the MP4's audio and video tracks have the same duration, which is the audio's
 duration rounded up to a whole frame (< 1 frame longer).
 """
@@ -29,8 +29,8 @@ from typing import IO, Literal
 
 import numpy as np
 
-from portraittalker.audio import DEFAULT_SAMPLE_RATE, Audio, write_wav
 from portraittalker.errors import PortraitTalkerError
+from portraittalker.media.audio import DEFAULT_SAMPLE_RATE, Audio, write_wav
 from portraittalker.media.files import apply_default_mode, reserve_temp
 from portraittalker.media.probe import run_ffprobe
 from portraittalker.media.tools import require_tool, stderr_tail
@@ -256,7 +256,7 @@ class VideoWriter:
         return (
             f"VideoWriter({self.path}): {n_frames} frames written, but the {self.audio.duration_s:.3f} s audio "
             f"needs exactly {self.expected_frames} frames at {self.fps} fps "
-            "(portraittalker.audio.n_video_frames) to keep audio and video the same length"
+            "(portraittalker.media.audio.n_video_frames) to keep audio and video the same length"
         )
 
 

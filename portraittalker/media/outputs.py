@@ -1,7 +1,6 @@
-"""Output-path checks and SIGTERM cleanup.
+"""Checks before an output is written, and SIGTERM turned into an exception so temp-file cleanup runs.
 
-Atomic writes, the temp-file naming, stale-temp sweeping and hashing live in :mod:`portraittalker.media.files`
-(the bottom layer); they are re-exported here for the callers that import them from ``io_utils``.
+Atomic writes, the temp-file naming, stale-temp sweeping and hashing are :mod:`portraittalker.media.files`'.
 """
 
 from __future__ import annotations
@@ -15,34 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from portraittalker.errors import PortraitTalkerError
-from portraittalker.media.files import (
-    LEGACY_TEMP_AGE_S,
-    STALE_TEMP_AGE_S,
-    apply_default_mode,
-    atomic_path,
-    file_sha256,
-    reserve_temp,
-    sweep_stale_temps,
-    write_bytes_atomic,
-    write_text_atomic,
-)
-
-__all__ = [  # the media.files names stay importable from here
-    "LEGACY_TEMP_AGE_S",
-    "STALE_TEMP_AGE_S",
-    "OutputPathError",
-    "Terminated",
-    "apply_default_mode",
-    "atomic_path",
-    "check_output_path",
-    "check_writable_dir",
-    "file_sha256",
-    "reserve_temp",
-    "sweep_stale_temps",
-    "terminate_on_sigterm",
-    "write_bytes_atomic",
-    "write_text_atomic",
-]
+from portraittalker.media.files import reserve_temp, sweep_stale_temps
 
 
 class OutputPathError(PortraitTalkerError, ValueError):
