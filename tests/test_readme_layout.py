@@ -15,7 +15,7 @@ def _layout_rows() -> list[str]:
 
 
 def _named_paths(row: str) -> set[str]:
-    """Paths a row names in its first cell: ``portraittalker/a.py``, then ``b.py`` beside it (``portraittalker/b.py``)."""
+    """Paths in a row's first cell: ``portraittalker/a.py``, then ``b.py`` beside it (``portraittalker/b.py``)."""
     first_cell = row.split("|")[1]
     names = re.findall(r"`([^`]+)`", first_cell)
     anchor = names[0].rsplit("/", 1)[0] if names[0].endswith(".py") else "portraittalker"
