@@ -159,8 +159,13 @@ def test_library_does_not_import_eval_flows_tasks_or_services() -> None:
     assert not offending, f"portraittalker modules importing {OFF_LIMITS}: {offending}"
 
 
-@pytest.mark.parametrize("statement", ["import portraittalker.config as c; c.load_params()"])
-def test_loading_params_stays_light(statement: str) -> None:
+@pytest.mark.parametrize("statement", [
+    "import portraittalker.config as c; c.load_params()",
+    # `portraittalker --help`, and each command's help, run in-process
+    "from typer.testing import CliRunner; from portraittalker.cli import app; "
+    "assert all(CliRunner().invoke(app, [*cmd, '--help']).exit_code == 0 for cmd in ([], ['generate'], ['evaluate']))",
+])
+def test_loading_params_and_cli_help_stay_light(statement: str) -> None:
     code = f"import json, sys; {statement}; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                             check=False)
