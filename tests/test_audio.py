@@ -14,7 +14,6 @@ from scipy.signal import resample_poly
 from portraittalker.assets import REPO_ROOT
 from portraittalker.media.audio import (
     Audio,
-    AudioConfig,
     AudioDecodeError,
     AudioError,
     AudioFileNotFound,
@@ -27,6 +26,7 @@ from portraittalker.media.audio import (
     n_video_frames,
     write_wav,
 )
+from portraittalker.media.config import AudioConfig
 
 SHARED = REPO_ROOT.parent / "shared" / "data"
 

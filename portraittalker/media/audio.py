@@ -27,7 +27,6 @@ import soundfile
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.config import DEFAULT_MAX_DURATION_S, DEFAULT_SAMPLE_RATE
-from portraittalker.media.config import AudioConfig as AudioConfig
 from portraittalker.media.files import atomic_path
 from portraittalker.media.probe import probe_json, run_ffprobe
 

@@ -15,7 +15,6 @@ from pathlib import Path
 
 from portraittalker.errors import PortraitTalkerError
 from portraittalker.media.audio import DEFAULT_SAMPLE_RATE, Audio, load_audio, write_wav
-from portraittalker.speech.config import SpeechConfig as SpeechConfig
 from portraittalker.speech.espeak import (
     EspeakError,
     EspeakNotInstalledError,
